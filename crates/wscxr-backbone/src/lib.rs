@@ -1,0 +1,27 @@
+//! Frozen ImageNet backbones for WSCXR: DenseNet-121 (the paper's) and Xception (whose genuine
+//! ImageNet weights ship with this project), their weight import from ONNX files chosen at run
+//! time, burn records, and image preprocessing that matches Pillow.
+//!
+//! ```no_run
+//! use burn::prelude::Device;
+//! use wscxr_backbone::{Backbone, ExtractOptions, Network};
+//!
+//! let device = Device::flex();
+//! let backbone = Backbone::from_onnx(Network::Xception, "xception_imagenet_b13.onnx", &device)?;
+//! let maps = backbone.extract(&["cxr.png".into()], &ExtractOptions::new(["block13_out"]), |_, _| {})?;
+//! assert_eq!(maps[0].dims(), [1, 1024, 8, 8]);
+//! # Ok::<(), wscxr_backbone::BackboneError>(())
+//! ```
+
+mod backbone;
+mod densenet;
+mod error;
+mod preprocess;
+mod weights;
+mod xception;
+
+pub use backbone::{Backbone, ExtractOptions, Network, Precision};
+pub use densenet::{DENSENET121_TAPS, DenseNet121};
+pub use error::BackboneError;
+pub use preprocess::{InputImage, Normalization, load_image, preprocess};
+pub use xception::{XCEPTION_TAPS, Xception};

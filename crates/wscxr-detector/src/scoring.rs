@@ -1,0 +1,121 @@
+//! From discriminator outputs to anomaly scores and maps.
+
+use burn::prelude::*;
+
+use crate::discriminator::Discriminator;
+use crate::error::DetectorError;
+
+/// Patch anomaly scores `-D(x)` of `[n, d]` patch features, read back in row order.
+pub fn patch_scores(
+    discriminator: &Discriminator,
+    patches: Tensor<2>,
+) -> Result<Vec<f32>, DetectorError> {
+    discriminator
+        .forward(patches)
+        .neg()
+        .try_into_vec_as::<f32>()
+        .map_err(|_| DetectorError::Readback("patch scores"))
+}
+
+/// Image scores: the maximum patch score of each image's `patches_per_image` consecutive scores.
+pub fn image_scores(patch_scores: &[f32], patches_per_image: usize) -> Vec<f32> {
+    patch_scores
+        .chunks(patches_per_image.max(1))
+        .map(|image| image.iter().copied().fold(f32::NEG_INFINITY, f32::max))
+        .collect()
+}
+
+/// An anomaly map at image resolution: the `grid` of patch scores (row-major) upsampled bilinearly
+/// (half-pixel centres, as `align_corners = false`) to `size`, then smoothed by a Gaussian of
+/// `sigma` pixels (SciPy's `gaussian_filter` with `truncate = 4`, reflecting borders). For display:
+/// the image score stays the grid maximum.
+pub fn anomaly_map(
+    grid_scores: &[f32],
+    grid: [usize; 2],
+    size: [usize; 2],
+    sigma: f32,
+) -> Vec<f32> {
+    let [gh, gw] = grid;
+    let [h, w] = size;
+    assert_eq!(
+        grid_scores.len(),
+        gh * gw,
+        "grid scores do not fill the grid"
+    );
+    let axis = |out: usize, input: usize| -> Vec<(usize, usize, f32)> {
+        let scale = input as f32 / out as f32;
+        (0..out)
+            .map(|o| {
+                let x = ((o as f32 + 0.5) * scale - 0.5).max(0.0);
+                let x0 = (x.floor() as usize).min(input - 1);
+                let x1 = (x0 + 1).min(input - 1);
+                (x0, x1, x - x0 as f32)
+            })
+            .collect()
+    };
+    let ys = axis(h, gh);
+    let xs = axis(w, gw);
+    let mut map = vec![0f32; h * w];
+    for (y, &(y0, y1, fy)) in ys.iter().enumerate() {
+        for (x, &(x0, x1, fx)) in xs.iter().enumerate() {
+            let top = grid_scores[y0 * gw + x0] * (1.0 - fx) + grid_scores[y0 * gw + x1] * fx;
+            let bottom = grid_scores[y1 * gw + x0] * (1.0 - fx) + grid_scores[y1 * gw + x1] * fx;
+            map[y * w + x] = top * (1.0 - fy) + bottom * fy;
+        }
+    }
+    if sigma > 0.0 {
+        gaussian_blur(&mut map, size, sigma);
+    }
+    map
+}
+
+/// Separable Gaussian blur in place, kernel radius `round(4 sigma)`, borders reflected
+/// (`d c b a | a b c d`).
+fn gaussian_blur(map: &mut [f32], size: [usize; 2], sigma: f32) {
+    let [h, w] = size;
+    let radius = (4.0 * sigma + 0.5) as isize;
+    let mut kernel: Vec<f32> = (-radius..=radius)
+        .map(|i| (-0.5 * (i as f32 / sigma).powi(2)).exp())
+        .collect();
+    let total: f32 = kernel.iter().sum();
+    kernel.iter_mut().for_each(|k| *k /= total);
+    let reflect = |i: isize, n: usize| -> usize {
+        let n = n as isize;
+        let period = 2 * n;
+        let mut i = i.rem_euclid(period);
+        if i >= n {
+            i = period - 1 - i;
+        }
+        i as usize
+    };
+    let mut temp = vec![0f32; h * w];
+    for y in 0..h {
+        for x in 0..w {
+            temp[y * w + x] = kernel
+                .iter()
+                .enumerate()
+                .map(|(k, &c)| c * map[y * w + reflect(x as isize + k as isize - radius, w)])
+                .sum();
+        }
+    }
+    for y in 0..h {
+        for x in 0..w {
+            map[y * w + x] = kernel
+                .iter()
+                .enumerate()
+                .map(|(k, &c)| c * temp[reflect(y as isize + k as isize - radius, h) * w + x])
+                .sum();
+        }
+    }
+}
+
+/// Checks that a score vector holds only finite values.
+pub fn ensure_finite(scores: &[f32], what: &'static str) -> Result<(), DetectorError> {
+    if scores.iter().all(|s| s.is_finite()) {
+        Ok(())
+    } else {
+        Err(DetectorError::Invalid(format!(
+            "{what}: NaN or infinite scores (non-finite features?)"
+        )))
+    }
+}

@@ -1,0 +1,85 @@
+//! Shared by the examples: progress bars, heatmap overlays, backend choice.
+#![allow(dead_code)]
+
+use std::path::Path;
+
+use image::{Rgb, RgbImage};
+use indicatif::{ProgressBar, ProgressStyle};
+use wscxr::backbone::{Normalization, load_image};
+
+/// A progress bar per stage name, or nothing with `quiet`.
+pub struct Progress {
+    quiet: bool,
+    bar: Option<(String, ProgressBar)>,
+}
+
+impl Progress {
+    pub fn new(quiet: bool) -> Self {
+        Self { quiet, bar: None }
+    }
+
+    /// Reports `done` of `total` in `stage`, starting a new bar when the stage changes.
+    pub fn update(&mut self, stage: &str, done: usize, total: usize) {
+        if self.quiet {
+            return;
+        }
+        let fresh = !matches!(&self.bar, Some((name, _)) if name == stage);
+        if fresh {
+            if let Some((_, bar)) = self.bar.take() {
+                bar.finish();
+            }
+            let bar = ProgressBar::new(total as u64);
+            bar.set_style(
+                ProgressStyle::with_template("{msg:>18} [{bar:30}] {pos}/{len} {elapsed}")
+                    .expect("valid template")
+                    .progress_chars("=> "),
+            );
+            bar.set_message(stage.to_string());
+            self.bar = Some((stage.to_string(), bar));
+        }
+        if let Some((_, bar)) = &self.bar {
+            bar.set_position(done as u64);
+        }
+    }
+
+    pub fn finish(&mut self) {
+        if let Some((_, bar)) = self.bar.take() {
+            bar.finish();
+        }
+    }
+}
+
+/// A "jet"-like colour for `t` in [0, 1].
+fn colour(t: f32) -> [f32; 3] {
+    let t = t.clamp(0.0, 1.0);
+    let r = (1.5 - (4.0 * t - 3.0).abs()).clamp(0.0, 1.0);
+    let g = (1.5 - (4.0 * t - 2.0).abs()).clamp(0.0, 1.0);
+    let b = (1.5 - (4.0 * t - 1.0).abs()).clamp(0.0, 1.0);
+    [r, g, b]
+}
+
+/// Writes the image (resized to `size`) with the anomaly map overlaid, the map scaled from `low`
+/// (blue) to `high` (red).
+pub fn write_heatmap(
+    image_path: &Path,
+    map: &[f32],
+    size: usize,
+    low: f32,
+    high: f32,
+    out: &Path,
+) -> Result<(), Box<dyn std::error::Error>> {
+    // SymmetricUnit maps gray g to g / 127.5 - 1, which is easy to invert for display.
+    let input = load_image(image_path, size, Normalization::SymmetricUnit)?;
+    let mut picture = RgbImage::new(size as u32, size as u32);
+    let span = (high - low).max(f32::EPSILON);
+    for y in 0..size {
+        for x in 0..size {
+            let gray = (input.data[y * size + x] + 1.0) * 0.5;
+            let heat = colour((map[y * size + x] - low) / span);
+            let pixel = heat.map(|h| ((0.55 * gray + 0.45 * h) * 255.0).round() as u8);
+            picture.put_pixel(x as u32, y as u32, Rgb(pixel));
+        }
+    }
+    picture.save(out)?;
+    Ok(())
+}

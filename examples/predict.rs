@@ -1,0 +1,94 @@
+//! Scores image files or folders with a saved detector; writes heatmaps and a CSV of scores.
+//!
+//! ```text
+//! cargo run --release --example predict -- --detector quickstart-out/detector.wscxr \
+//!     [--out predict-out] [--threshold T] IMAGE_OR_FOLDER...
+//! ```
+
+mod common;
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use wscxr::{Detector, list_images};
+
+#[derive(Parser)]
+#[command(about = "Score X-rays with a saved WSCXR detector")]
+struct Args {
+    /// A detector saved by `Detector::save` (the quickstart writes one).
+    #[arg(long)]
+    detector: PathBuf,
+    /// Where heatmaps and scores.csv go.
+    #[arg(long, default_value = "predict-out")]
+    out: PathBuf,
+    /// Call images scoring at least this abnormal in the CSV.
+    #[arg(long)]
+    threshold: Option<f32>,
+    /// burn backend: flex, ndarray or wgpu.
+    #[arg(long, default_value = "flex")]
+    backend: String,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+    /// Image files and folders of images.
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    let device = wscxr::device::device(&args.backend)?;
+    let detector = Detector::load(&args.detector, &device)?;
+    let mut paths = Vec::new();
+    for input in &args.inputs {
+        if input.is_dir() {
+            paths.extend(list_images(input)?);
+        } else if input.is_file() {
+            paths.push(input.clone());
+        } else {
+            return Err(format!("{}: no such file or folder", input.display()).into());
+        }
+    }
+    let mut progress = common::Progress::new(args.quiet);
+    let scored = detector.score_with_progress(&paths, &mut |done, total| {
+        progress.update("scoring", done, total)
+    })?;
+    progress.finish();
+    std::fs::create_dir_all(&args.out)?;
+    let size = detector.config().image_size;
+    let maps: Vec<Vec<f32>> = scored.iter().map(|s| s.anomaly_map(size, 4.0)).collect();
+    let low = maps.iter().flatten().copied().fold(f32::INFINITY, f32::min);
+    let high = maps
+        .iter()
+        .flatten()
+        .copied()
+        .fold(f32::NEG_INFINITY, f32::max);
+    let mut csv = String::from("path,score,abnormal,heatmap\n");
+    for (i, (s, map)) in scored.iter().zip(&maps).enumerate() {
+        let stem = s
+            .path
+            .file_stem()
+            .and_then(|n| n.to_str())
+            .unwrap_or("image");
+        let heatmap = args.out.join(format!("{i:04}_{stem}_heatmap.png"));
+        common::write_heatmap(&s.path, map, size, low, high, &heatmap)?;
+        let abnormal = args
+            .threshold
+            .map(|t| (s.score >= t).to_string())
+            .unwrap_or_default();
+        csv.push_str(&format!(
+            "{},{},{},{}\n",
+            s.path.display(),
+            s.score,
+            abnormal,
+            heatmap.display()
+        ));
+    }
+    std::fs::write(args.out.join("scores.csv"), csv)?;
+    println!(
+        "scored {} images; scores.csv and heatmaps in {}/",
+        scored.len(),
+        args.out.display()
+    );
+    Ok(())
+}

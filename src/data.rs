@@ -1,0 +1,69 @@
+//! Image folders and file hashes.
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::WscxrError;
+
+/// The PNG and JPEG files directly inside `dir`, sorted by name. A missing folder, a file where a
+/// folder is expected, or a folder without images is an error naming the folder.
+pub fn list_images(dir: impl AsRef<Path>) -> Result<Vec<PathBuf>, WscxrError> {
+    let dir = dir.as_ref();
+    let data_error = |reason: String| WscxrError::Data {
+        path: dir.to_path_buf(),
+        reason,
+    };
+    if !dir.exists() {
+        return Err(data_error("folder does not exist".into()));
+    }
+    if !dir.is_dir() {
+        return Err(data_error("is not a folder".into()));
+    }
+    let entries = std::fs::read_dir(dir).map_err(|e| data_error(e.to_string()))?;
+    let mut images = Vec::new();
+    for entry in entries {
+        let path = entry.map_err(|e| data_error(e.to_string()))?.path();
+        let is_image = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg"));
+        if is_image && path.is_file() {
+            images.push(path);
+        }
+    }
+    if images.is_empty() {
+        return Err(data_error("holds no .png, .jpg or .jpeg image".into()));
+    }
+    images.sort();
+    Ok(images)
+}
+
+/// SHA-256 of a file's bytes, as lower-case hex.
+pub fn file_sha256(path: &Path) -> Result<String, WscxrError> {
+    let bytes = std::fs::read(path).map_err(|e| WscxrError::Data {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    Ok(hex(&Sha256::digest(&bytes)))
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Draws `k` of `pool` without replacement with `seed` (kept in pool order), as the few-shot
+/// abnormal set. Asking for more than the pool holds is an error.
+pub fn draw_abnormal(pool: &[PathBuf], k: usize, seed: u64) -> Result<Vec<PathBuf>, WscxrError> {
+    use rand::SeedableRng;
+    if k > pool.len() {
+        return Err(WscxrError::InvalidConfig(format!(
+            "K = {k} abnormal images requested, but the pool holds only {}",
+            pool.len()
+        )));
+    }
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut picked = rand::seq::index::sample(&mut rng, pool.len(), k).into_vec();
+    picked.sort_unstable();
+    Ok(picked.into_iter().map(|i| pool[i].clone()).collect())
+}

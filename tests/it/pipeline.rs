@@ -1,0 +1,145 @@
+//! The end-to-end pipeline on the bundled quickstart X-rays and weights (no ../shared needed).
+
+use std::path::{Path, PathBuf};
+
+use burn::prelude::*;
+use wscxr::{Detector, Wscxr, WscxrConfig, WscxrError, draw_abnormal, list_images};
+
+fn assets() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/quickstart")
+}
+
+/// A small, quick configuration: 128 px (a 4x4 grid), 3 epochs.
+fn small_config() -> WscxrConfig {
+    let mut config = WscxrConfig {
+        image_size: 128,
+        ..WscxrConfig::default()
+    };
+    config.train.epochs = 3;
+    config
+}
+
+fn data() -> (Vec<PathBuf>, Vec<PathBuf>, Vec<PathBuf>) {
+    let normals = list_images(assets().join("train/normal")).unwrap()[..10].to_vec();
+    let abnormals = list_images(assets().join("train/anomaly")).unwrap()[..2].to_vec();
+    let mut tests = list_images(assets().join("test/normal")).unwrap()[..2].to_vec();
+    tests.extend(list_images(assets().join("test/anomaly")).unwrap()[..2].to_vec());
+    (normals, abnormals, tests)
+}
+
+fn scores(detector: &Detector, tests: &[PathBuf]) -> Vec<f32> {
+    detector
+        .score(tests)
+        .unwrap()
+        .iter()
+        .map(|s| s.score)
+        .collect()
+}
+
+#[test]
+fn same_seed_same_scores_and_save_load_round_trip() {
+    let device = Device::flex();
+    let (normals, abnormals, tests) = data();
+    let config = small_config();
+    let a = Wscxr::fit(&normals, &abnormals, &config, &device).unwrap();
+    let b = Wscxr::fit(&normals, &abnormals, &config, &device).unwrap();
+    let scores_a = scores(&a, &tests);
+    assert_eq!(scores_a, scores(&b, &tests), "same seed, same scores");
+    assert!(scores_a.iter().all(|s| s.is_finite()));
+    let other = Wscxr::fit(
+        &normals,
+        &abnormals,
+        &WscxrConfig {
+            seed: 1,
+            ..config.clone()
+        },
+        &device,
+    )
+    .unwrap();
+    assert_ne!(
+        scores_a,
+        scores(&other, &tests),
+        "another seed, other scores"
+    );
+
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("detector.wscxr");
+    a.save(&file).unwrap();
+    let loaded = Detector::load(&file, &device).unwrap();
+    assert_eq!(
+        scores(&loaded, &tests),
+        scores_a,
+        "a loaded detector scores identically"
+    );
+    let scored = loaded.score(&tests[..1]).unwrap();
+    assert_eq!(scored[0].grid, [4, 4]);
+    let map = scored[0].anomaly_map(128, 4.0);
+    assert_eq!(map.len(), 128 * 128);
+    assert!(map.iter().all(|v| v.is_finite()));
+
+    // Tampering with the weights, the version or the magic is rejected with a clear error.
+    let bytes = std::fs::read(&file).unwrap();
+    let mut tampered = bytes.clone();
+    let last = tampered.len() - 3;
+    tampered[last] ^= 0x55;
+    std::fs::write(tmp.path().join("tampered.wscxr"), &tampered).unwrap();
+    let err = Detector::load(tmp.path().join("tampered.wscxr"), &device).unwrap_err();
+    assert!(err.to_string().contains("corrupted"), "{err}");
+    let mut version = bytes.clone();
+    version[8..12].copy_from_slice(&99u32.to_le_bytes());
+    std::fs::write(tmp.path().join("version.wscxr"), &version).unwrap();
+    let err = Detector::load(tmp.path().join("version.wscxr"), &device).unwrap_err();
+    assert!(err.to_string().contains("version 99"), "{err}");
+    std::fs::write(
+        tmp.path().join("garbage.wscxr"),
+        b"hello world, not a detector",
+    )
+    .unwrap();
+    let err = Detector::load(tmp.path().join("garbage.wscxr"), &device).unwrap_err();
+    assert!(matches!(err, WscxrError::DetectorFile { .. }), "{err}");
+}
+
+#[test]
+fn unsupervised_detector_through_the_same_api() {
+    let device = Device::flex();
+    let (normals, _, tests) = data();
+    let detector = Wscxr::fit(&normals, &[], &small_config(), &device).unwrap();
+    assert!(detector.is_unsupervised());
+    let s = scores(&detector, &tests);
+    assert!(s.iter().all(|v| v.is_finite() && *v >= 0.0));
+    let tmp = tempfile::tempdir().unwrap();
+    detector.save(tmp.path().join("pc.wscxr")).unwrap();
+    let loaded = Detector::load(tmp.path().join("pc.wscxr"), &device).unwrap();
+    assert_eq!(scores(&loaded, &tests), s);
+}
+
+#[test]
+fn bad_folders_and_k_give_clear_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let err = list_images(tmp.path().join("missing")).unwrap_err();
+    assert!(err.to_string().contains("does not exist"), "{err}");
+    std::fs::create_dir(tmp.path().join("empty")).unwrap();
+    std::fs::write(tmp.path().join("empty/readme.txt"), "no images").unwrap();
+    let err = list_images(tmp.path().join("empty")).unwrap_err();
+    assert!(err.to_string().contains("no .png"), "{err}");
+    let pool = list_images(assets().join("train/anomaly")).unwrap();
+    let err = draw_abnormal(&pool, pool.len() + 1, 0).unwrap_err();
+    assert!(err.to_string().contains("only 4"), "{err}");
+    assert_eq!(
+        draw_abnormal(&pool, 2, 3).unwrap(),
+        draw_abnormal(&pool, 2, 3).unwrap()
+    );
+    let err = Wscxr::fit(&[], &pool, &small_config(), &Device::flex()).unwrap_err();
+    assert!(matches!(err, WscxrError::InvalidConfig(_)), "{err}");
+}
+
+#[test]
+fn a_corrupt_training_image_is_an_error_naming_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut normals, abnormals, _) = data();
+    let bad = tmp.path().join("broken.png");
+    std::fs::write(&bad, b"\x89PNG\r\n\x1a\n garbage").unwrap();
+    normals.push(bad);
+    let err = Wscxr::fit(&normals, &abnormals, &small_config(), &Device::flex()).unwrap_err();
+    assert!(err.to_string().contains("broken.png"), "{err}");
+}
