@@ -317,16 +317,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let clock = Instant::now();
             let eval_scores = scores_of(&detector, &eval_features)?;
             let score_seconds = clock.elapsed().as_secs_f64();
-            let (metrics, best_epoch) = match (protocol, &val_features) {
+            let (metrics, best_epoch, final_metrics) = match (protocol, &val_features) {
                 (Protocol::Honest, Some(vf)) => {
                     let val_labels = &val.as_ref().expect("honest has a val split").labels;
                     let threshold = youden_threshold(&scores_of(&detector, vf)?, val_labels)
                         .ok_or("the validation split needs both normal and abnormal images")?;
-                    (
-                        evaluate(&eval_scores, &eval.labels, threshold)
-                            .ok_or("eval split needs both classes")?,
-                        None,
-                    )
+                    let metrics = evaluate(&eval_scores, &eval.labels, threshold)
+                        .ok_or("eval split needs both classes")?;
+                    (metrics, None, None)
                 }
                 _ => {
                     let final_threshold = youden_threshold(&eval_scores, &eval.labels)
@@ -342,7 +340,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                             score(&a.1).total_cmp(&score(&b.1))
                         })
                         .unwrap_or((config.train.epochs, final_metrics));
-                    (best.1, Some(best.0))
+                    (best.1, Some(best.0), Some(final_metrics))
                 }
             };
             let report = detector.report();
@@ -359,6 +357,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "f1": metrics.f1,
                 "threshold": metrics.threshold,
                 "best_epoch": best_epoch,
+                "final_epoch_oracle_threshold": final_metrics,
                 "abnormal_images": abnormals.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
                 "bank_rows": report.bank_rows,
                 "prototypes": report.prototypes,

@@ -54,24 +54,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         progress.update("scoring", done, total)
     })?;
     progress.finish();
-    std::fs::create_dir_all(&args.out)?;
     let size = detector.config().image_size;
-    let maps: Vec<Vec<f32>> = scored.iter().map(|s| s.anomaly_map(size, 4.0)).collect();
-    let low = maps.iter().flatten().copied().fold(f32::INFINITY, f32::min);
-    let high = maps
-        .iter()
-        .flatten()
-        .copied()
-        .fold(f32::NEG_INFINITY, f32::max);
+    let heatmaps = common::write_heatmaps(&scored, size, &args.out, |i, s| {
+        format!("{i:04}_{}_heatmap.png", common::stem(&s.path))
+    })?;
     let mut csv = String::from("path,score,abnormal,heatmap\n");
-    for (i, (s, map)) in scored.iter().zip(&maps).enumerate() {
-        let stem = s
-            .path
-            .file_stem()
-            .and_then(|n| n.to_str())
-            .unwrap_or("image");
-        let heatmap = args.out.join(format!("{i:04}_{stem}_heatmap.png"));
-        common::write_heatmap(&s.path, map, size, low, high, &heatmap)?;
+    for (s, heatmap) in scored.iter().zip(&heatmaps) {
         let abnormal = args
             .threshold
             .map(|t| (s.score >= t).to_string())

@@ -58,7 +58,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     progress.finish();
     let report = detector.report();
     println!(
-        "bank {} rows, {} prototypes; extract {:.1} s, bank {:.1} s, mine {:.2} s, train {:.1} s",
+        "bank {} rows, {} prototypes; extract {:.1} s, bank {:.2} s, mine {:.2} s, train {:.2} s",
         report.bank_rows,
         report.prototypes,
         report.extract_seconds,
@@ -75,32 +75,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect();
     let scored = detector.score(&tests)?;
     let out = Path::new("quickstart-out");
-    std::fs::create_dir_all(out)?;
     let size = config.image_size;
-    let maps: Vec<Vec<f32>> = scored.iter().map(|s| s.anomaly_map(size, 4.0)).collect();
-    let low = maps.iter().flatten().copied().fold(f32::INFINITY, f32::min);
-    let high = maps
-        .iter()
-        .flatten()
-        .copied()
-        .fold(f32::NEG_INFINITY, f32::max);
+    common::write_heatmaps(&scored, size, out, |_, s| {
+        format!("{}_heatmap.png", common::stem(&s.path))
+    })?;
     println!("\n{:<34} {:>8}  {:>7}", "image", "label", "score");
-    for ((s, map), &label) in scored.iter().zip(&maps).zip(&labels) {
-        let name = s
-            .path
-            .file_stem()
-            .and_then(|n| n.to_str())
-            .unwrap_or("image");
-        common::write_heatmap(
-            &s.path,
-            map,
-            size,
-            low,
-            high,
-            &out.join(format!("{name}_heatmap.png")),
-        )?;
+    for (s, &label) in scored.iter().zip(&labels) {
         let label = if label { "abnormal" } else { "normal" };
-        println!("{:<34} {:>8}  {:>7.3}", name, label, s.score);
+        println!(
+            "{:<34} {:>8}  {:>7.3}",
+            common::stem(&s.path),
+            label,
+            s.score
+        );
     }
     let scores: Vec<f32> = scored.iter().map(|s| s.score).collect();
     if let Some(auroc) = metrics::auroc(&scores, &labels) {

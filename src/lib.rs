@@ -11,21 +11,11 @@
 //! Every stage takes a burn [`Device`](burn::prelude::Device), which picks the backend at run time:
 //! see [`device`].
 
-pub mod device;
-mod error;
-
-pub use error::WscxrError;
-pub use wscxr_backbone as backbone;
-pub use wscxr_bank as bank;
-pub use wscxr_detector as detector;
-
-/// The bundled ImageNet Xception weights (Keras Applications, MIT licence), truncated after
-/// block 13 and stored in half precision as a burn record, relative to the crate root.
-pub const BUNDLED_XCEPTION: &str = "assets/xception_b13_f16.bpk";
-
 mod cache;
 mod config;
 mod data;
+pub mod device;
+mod error;
 pub mod metrics;
 mod persist;
 mod pipeline;
@@ -33,7 +23,15 @@ mod pipeline;
 pub use cache::{FeatureCache, extract_features};
 pub use config::{Ablation, WscxrConfig};
 pub use data::{draw_abnormal, file_sha256, list_images};
+pub use error::WscxrError;
 pub use persist::FORMAT_VERSION;
 pub use pipeline::{
     Detector, FitReport, ScoredImage, Wscxr, bundled_xception_path, load_backbone, max_per_image,
 };
+pub use wscxr_backbone as backbone;
+pub use wscxr_bank as bank;
+pub use wscxr_detector as detector;
+
+/// The bundled ImageNet Xception weights (Keras Applications, MIT licence), truncated after
+/// block 13 and stored in half precision as a burn record, relative to the crate root.
+pub const BUNDLED_XCEPTION: &str = "assets/xception_b13_f16.bpk";

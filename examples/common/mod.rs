@@ -1,10 +1,11 @@
 //! Shared by the examples: progress bars, heatmap overlays, backend choice.
 #![allow(dead_code)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use image::{Rgb, RgbImage};
 use indicatif::{ProgressBar, ProgressStyle};
+use wscxr::ScoredImage;
 use wscxr::backbone::{Normalization, load_image};
 
 /// A progress bar per stage name, or nothing with `quiet`.
@@ -82,4 +83,34 @@ pub fn write_heatmap(
     }
     picture.save(out)?;
     Ok(())
+}
+
+/// Writes one heatmap per scored image into `out` (named by `file_name(index, image)`), all on one
+/// colour scale so that they compare; returns the files in order.
+pub fn write_heatmaps(
+    scored: &[ScoredImage],
+    size: usize,
+    out: &Path,
+    file_name: impl Fn(usize, &ScoredImage) -> String,
+) -> Result<Vec<PathBuf>, Box<dyn std::error::Error>> {
+    std::fs::create_dir_all(out)?;
+    let maps: Vec<Vec<f32>> = scored.iter().map(|s| s.anomaly_map(size, 4.0)).collect();
+    let low = maps.iter().flatten().copied().fold(f32::INFINITY, f32::min);
+    let high = maps
+        .iter()
+        .flatten()
+        .copied()
+        .fold(f32::NEG_INFINITY, f32::max);
+    let mut files = Vec::with_capacity(scored.len());
+    for (i, (image, map)) in scored.iter().zip(&maps).enumerate() {
+        let file = out.join(file_name(i, image));
+        write_heatmap(&image.path, map, size, low, high, &file)?;
+        files.push(file);
+    }
+    Ok(files)
+}
+
+/// A file's stem, for naming outputs after inputs.
+pub fn stem(path: &Path) -> &str {
+    path.file_stem().and_then(|n| n.to_str()).unwrap_or("image")
 }

@@ -143,3 +143,18 @@ fn a_corrupt_training_image_is_an_error_naming_it() {
     let err = Wscxr::fit(&normals, &abnormals, &small_config(), &Device::flex()).unwrap_err();
     assert!(err.to_string().contains("broken.png"), "{err}");
 }
+
+#[test]
+fn mlp_discriminator_trains_saves_and_loads() {
+    let device = Device::flex();
+    let (normals, abnormals, tests) = data();
+    let mut config = small_config();
+    config.discriminator.hidden = vec![64];
+    let detector = Wscxr::fit(&normals, &abnormals, &config, &device).unwrap();
+    let s = scores(&detector, &tests);
+    assert!(s.iter().all(|v| v.is_finite()));
+    let tmp = tempfile::tempdir().unwrap();
+    detector.save(tmp.path().join("mlp.wscxr")).unwrap();
+    let loaded = Detector::load(tmp.path().join("mlp.wscxr"), &device).unwrap();
+    assert_eq!(scores(&loaded, &tests), s);
+}
