@@ -26,11 +26,11 @@ use rand::seq::index::sample;
 use serde_json::json;
 use wscxr::backbone::{Backbone, ExtractOptions, Network};
 use wscxr::bank::patch_features;
-use wscxr::detector::{Discriminator, patch_scores};
+use wscxr::detector::{Discriminator, image_scores, patch_scores};
 use wscxr::metrics::{Metrics, evaluate, youden_threshold};
 use wscxr::{
     Ablation, Detector, FeatureCache, Wscxr, WscxrConfig, draw_abnormal, extract_features,
-    list_images, load_backbone, max_per_image,
+    list_images, load_backbone,
 };
 
 #[derive(Parser)]
@@ -162,7 +162,7 @@ fn split_features(
 
 fn scores_of(detector: &Detector, features: &SplitFeatures) -> Result<Vec<f32>, wscxr::WscxrError> {
     let patches = detector.patch_scores(features.rows.clone(), features.per_image)?;
-    Ok(max_per_image(&patches, features.per_image))
+    Ok(image_scores(&patches, features.per_image))
 }
 
 fn mean_std(values: &[f64]) -> (f64, f64) {
@@ -289,7 +289,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let mut epoch_scores = |epoch: usize, d: &Discriminator| {
                 if let Some(features) = oracle_eval {
                     let patches = patch_scores(d, features.rows.clone()).expect("patch scores");
-                    let scores = max_per_image(&patches, features.per_image);
+                    let scores = image_scores(&patches, features.per_image);
                     if let Some(t) = youden_threshold(&scores, &eval.labels)
                         && let Some(m) = evaluate(&scores, &eval.labels, t)
                     {

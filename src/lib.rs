@@ -25,9 +25,7 @@ pub use config::{Ablation, WscxrConfig};
 pub use data::{draw_abnormal, file_sha256, list_images};
 pub use error::WscxrError;
 pub use persist::FORMAT_VERSION;
-pub use pipeline::{
-    Detector, FitReport, ScoredImage, Wscxr, bundled_xception_path, load_backbone, max_per_image,
-};
+pub use pipeline::{Detector, FitReport, ScoredImage, Wscxr, bundled_xception_path, load_backbone};
 pub use wscxr_backbone as backbone;
 pub use wscxr_bank as bank;
 pub use wscxr_detector as detector;

@@ -14,7 +14,7 @@ use wscxr_bank::{
     CoresetConfig, LinearMixer, NormalBank, SearchConfig, greedy_coreset, mine_prototypes,
     patch_features, patchcore_scores,
 };
-use wscxr_detector::{Discriminator, EpochReport, image_scores, patch_scores, train};
+use wscxr_detector::{Discriminator, EpochReport, patch_scores, train};
 
 use crate::cache::{FeatureCache, extract_features};
 use crate::config::WscxrConfig;
@@ -385,9 +385,4 @@ impl Detector {
         wscxr_detector::ensure_finite(&scores, "patch scores").map_err(WscxrError::Detector)?;
         Ok(scores)
     }
-}
-
-/// Image scores (max over each image's patches) of patch scores laid out image-major.
-pub fn max_per_image(patch_scores: &[f32], per_image: usize) -> Vec<f32> {
-    image_scores(patch_scores, per_image)
 }

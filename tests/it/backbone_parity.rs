@@ -18,6 +18,17 @@ fn fixture_case(input: &str) -> String {
     }
 }
 
+/// Asserts that `actual` matches the fixture `name` within the tolerance, and reports the error.
+fn assert_matches<const D: usize>(actual: Tensor<D>, fixtures: &Path, name: &str, label: &str) {
+    let expected = read_npy(&fixtures.join(format!("{name}.npy")));
+    let err = relative_error(host(actual), &expected);
+    println!("{label} {name}: relative error {err:.2e}");
+    assert!(
+        err <= TOLERANCE,
+        "{label} {name}: {err:.2e} > {TOLERANCE:.0e}"
+    );
+}
+
 fn check_taps(
     backbone: &Backbone,
     fixtures: &Path,
@@ -29,15 +40,9 @@ fn check_taps(
     let device = backbone.device();
     let x = npy_tensor::<4>(&fixtures.join(format!("input_{input}.npy")), device);
     let maps = backbone.forward(x, taps).unwrap();
+    let case = fixture_case(input);
     for (tap, map) in taps.iter().zip(maps) {
-        let case = fixture_case(input);
-        let expected = read_npy(&fixtures.join(format!("{prefix}_{case}_{tap}.npy")));
-        let err = relative_error(host(map), &expected);
-        println!("{label} {prefix} {case} {tap}: relative error {err:.2e}");
-        assert!(
-            err <= TOLERANCE,
-            "{label} {prefix} {case} {tap}: {err:.2e} > {TOLERANCE:.0e}"
-        );
+        assert_matches(map, fixtures, &format!("{prefix}_{case}_{tap}"), label);
     }
 }
 
@@ -103,18 +108,13 @@ fn densenet121_matches_onnx_runtime() {
         for input in ["cxr256_imagenet", "randn_224x288"] {
             let x = npy_tensor::<4>(&fixtures.join(format!("input_{input}.npy")), &device);
             let logits = backbone.densenet121().unwrap().logits(x);
-            let case = fixture_case(input);
-            let expected =
-                read_npy(&fixtures.join(format!("densenet121_synthetic_{case}_logits.npy")));
-            let err = relative_error(host(logits), &expected);
-            println!("{label} densenet121 {case} logits: relative error {err:.2e}");
-            assert!(err <= TOLERANCE, "{label} logits {case}: {err:.2e}");
+            let name = format!("densenet121_synthetic_{}_logits", fixture_case(input));
+            assert_matches(logits, &fixtures, &name, label);
         }
     }
 }
 
-/// The wgpu path against the same fixtures (DenseNet-121 to block 2 and Xception to block 3 keep it
-/// quick on a software Vulkan device).
+/// The wgpu path against the same fixtures (a few taps keep it quick on a software device).
 #[test]
 fn wgpu_matches_onnx_runtime() {
     let Some(device) = gpu_device() else {
