@@ -20,6 +20,8 @@ pub mod metrics;
 mod persist;
 mod pipeline;
 
+/// The burn version this crate is built on, so that callers name the same `Device` and `Tensor`.
+pub use burn;
 pub use cache::{FeatureCache, extract_features};
 pub use config::{Ablation, WscxrConfig};
 pub use data::{draw_abnormal, file_sha256, list_images};
