@@ -14,7 +14,7 @@ use wscxr_bank::{
     CoresetConfig, LinearMixer, NormalBank, SearchConfig, greedy_coreset, mine_prototypes,
     patch_features, patchcore_scores,
 };
-use wscxr_detector::{Discriminator, EpochReport, patch_scores, train};
+use wscxr_detector::{Discriminator, EpochReport, image_scores, patch_scores, train};
 
 use crate::cache::{FeatureCache, extract_features};
 use crate::config::WscxrConfig;
@@ -333,12 +333,14 @@ impl Detector {
         let (rows, grid) = patch_features(&maps, &self.config.patch)?;
         let per_image = grid[0] * grid[1];
         let scores = self.patch_scores(rows, per_image)?;
+        let image_scores = image_scores(&scores, per_image);
         Ok(paths
             .iter()
             .zip(scores.chunks(per_image))
-            .map(|(path, patches)| ScoredImage {
+            .zip(image_scores)
+            .map(|((path, patches), score)| ScoredImage {
                 path: path.clone(),
-                score: patches.iter().copied().fold(f32::NEG_INFINITY, f32::max),
+                score,
                 patch_scores: patches.to_vec(),
                 grid,
             })

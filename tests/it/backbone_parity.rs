@@ -20,12 +20,23 @@ fn fixture_case(input: &str) -> String {
 
 /// Asserts that `actual` matches the fixture `name` within the tolerance, and reports the error.
 fn assert_matches<const D: usize>(actual: Tensor<D>, fixtures: &Path, name: &str, label: &str) {
+    assert_within(actual, fixtures, name, label, TOLERANCE);
+}
+
+/// Asserts `max |actual - fixture| <= tolerance x max |fixture|`, and reports the error.
+fn assert_within<const D: usize>(
+    actual: Tensor<D>,
+    fixtures: &Path,
+    name: &str,
+    label: &str,
+    tolerance: f32,
+) {
     let expected = read_npy(&fixtures.join(format!("{name}.npy")));
     let err = relative_error(host(actual), &expected);
     println!("{label} {name}: relative error {err:.2e}");
     assert!(
-        err <= TOLERANCE,
-        "{label} {name}: {err:.2e} > {TOLERANCE:.0e}"
+        err <= tolerance,
+        "{label} {name}: {err:.2e} > {tolerance:.0e}"
     );
 }
 
@@ -162,8 +173,11 @@ fn bundled_half_precision_xception_is_close_to_fp32_reference() {
     let backbone = Backbone::from_record(Network::Xception, &record, &device).unwrap();
     let x = npy_tensor::<4>(&fixtures.join("input_cxr256_xception.npy"), &device);
     let map = backbone.forward(x, &["block13_out"]).unwrap().remove(0);
-    let expected = read_npy(&fixtures.join("xception_cxr256_block13_out.npy"));
-    let err = relative_error(host(map), &expected);
-    println!("bundled f16 xception block13_out: relative error {err:.2e}");
-    assert!(err <= 2e-2, "{err:.2e} > 2e-2");
+    assert_within(
+        map,
+        &fixtures,
+        "xception_cxr256_block13_out",
+        "bundled f16",
+        2e-2,
+    );
 }
