@@ -52,6 +52,7 @@ fn coreset(c: &mut Criterion) {
                     size: CoresetSize::Count(16_000),
                     ..CoresetConfig::default()
                 },
+                0,
             )
             .unwrap()
         })

@@ -8,6 +8,7 @@
 mod common;
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use clap::Parser;
 use wscxr::{Detector, list_images};
@@ -35,10 +36,28 @@ struct Args {
     inputs: Vec<PathBuf>,
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> ExitCode {
     let args = Args::parse();
-    let device = wscxr::device::device(&args.backend)?;
-    let detector = Detector::load(&args.detector, &device)?;
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    // Every flag is checked before the detector is loaded or any image read.
+    if let Some(t) = args.threshold
+        && !t.is_finite()
+    {
+        return Err(format!("--threshold: {t} is not a finite score").into());
+    }
+    if !args.detector.is_file() {
+        return Err(format!("--detector: {}: no such file", args.detector.display()).into());
+    }
+    let device = wscxr::device::device(&args.backend).map_err(|e| format!("--backend: {e}"))?;
     let mut paths = Vec::new();
     for input in &args.inputs {
         if input.is_dir() {
@@ -49,10 +68,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             return Err(format!("{}: no such file or folder", input.display()).into());
         }
     }
+    std::fs::create_dir_all(&args.out)
+        .map_err(|e| format!("--out: {}: {e}", args.out.display()))?;
+    let detector = Detector::load(&args.detector, &device)?;
     let mut progress = common::Progress::new(args.quiet);
-    let scored = detector.score_with_progress(&paths, &mut |done, total| {
-        progress.update("scoring", done, total)
-    })?;
+    let scored = detector.score_observed(&paths, &mut progress)?;
     progress.finish();
     let size = detector.config().image_size;
     let heatmaps = common::write_heatmaps(&scored, size, &args.out, |i, s| {

@@ -10,7 +10,7 @@ mod common;
 use std::path::Path;
 
 use clap::Parser;
-use wscxr::{Wscxr, WscxrConfig, list_images, metrics};
+use wscxr::{TrainingSet, Wscxr, WscxrConfig, list_images, metrics};
 
 #[derive(Parser)]
 #[command(about = "Train and score WSCXR on the bundled X-rays")]
@@ -30,8 +30,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let device = wscxr::device::device(&args.backend)?;
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/quickstart");
-    let normals = list_images(root.join("train/normal"))?;
-    let abnormals = list_images(root.join("train/anomaly"))?;
+    let training = TrainingSet::new(
+        list_images(root.join("train/normal"))?,
+        list_images(root.join("train/anomaly"))?,
+    );
     let test_normal = list_images(root.join("test/normal"))?;
     let test_abnormal = list_images(root.join("test/anomaly"))?;
 
@@ -39,22 +41,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     config.train.epochs = args.epochs;
     println!(
         "training on {} normal + {} abnormal X-rays (Xception block13_out, {} px, {} epochs, backend {})",
-        normals.len(),
-        abnormals.len(),
+        training.normals().len(),
+        training.abnormals().len(),
         config.image_size,
         args.epochs,
         args.backend
     );
     let mut progress = common::Progress::new(args.quiet);
-    let detector = Wscxr::fit_with(
-        &normals,
-        &abnormals,
-        &config,
-        &device,
-        None,
-        &mut |_, _| std::ops::ControlFlow::Continue(()),
-        &mut |stage, done, total| progress.update(stage, done, total),
-    )?;
+    let detector = Wscxr::new(config.clone())?
+        .observer(&mut progress)
+        .fit(&training, &device)?;
     progress.finish();
     let report = detector.report();
     println!(

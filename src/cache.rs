@@ -28,9 +28,9 @@ impl FeatureCache {
     /// A cache in `dir` (created if needed).
     pub fn new(dir: impl Into<PathBuf>) -> Result<Self, WscxrError> {
         let dir = dir.into();
-        std::fs::create_dir_all(&dir).map_err(|e| WscxrError::Data {
+        std::fs::create_dir_all(&dir).map_err(|e| WscxrError::Cache {
             path: dir.clone(),
-            reason: format!("cannot create the feature cache: {e}"),
+            reason: format!("cannot create the folder: {e}"),
         })?;
         Ok(Self { dir })
     }
@@ -116,16 +116,19 @@ pub fn extract_features(
         let maps = backbone.extract(&missing_paths, options, progress)?;
         for (t, (tap, map)) in options.taps.iter().zip(maps).enumerate() {
             let [n, c, h, w] = map.dims();
-            let values = map.try_into_vec_as::<f32>().map_err(|e| {
-                WscxrError::InvalidConfig(format!("feature readback failed: {e:?}"))
-            })?;
+            let values = map
+                .try_into_vec_as::<f32>()
+                .map_err(|e| WscxrError::Readback {
+                    what: "feature maps",
+                    reason: format!("{e:?}"),
+                })?;
             let per_image = c * h * w;
             for (k, &i) in missing.iter().enumerate().take(n) {
                 let slice = &values[k * per_image..(k + 1) * per_image];
                 let entry = cache.entry(&hashes[i], &identity, tap);
-                FeatureCache::write(&entry, &[c, h, w], slice).map_err(|e| WscxrError::Data {
+                FeatureCache::write(&entry, &[c, h, w], slice).map_err(|e| WscxrError::Cache {
                     path: entry.clone(),
-                    reason: format!("cannot write the feature cache: {e}"),
+                    reason: format!("cannot write: {e}"),
                 })?;
                 cached[i][t] = Some((vec![c, h, w], slice.to_vec()));
             }
@@ -139,9 +142,10 @@ pub fn extract_features(
         for image in &cached {
             let (s, v) = image[t].as_ref().expect("filled above");
             if *s != shape {
-                return Err(WscxrError::InvalidConfig(format!(
-                    "cached feature maps differ in shape ({s:?} vs {shape:?})"
-                )));
+                return Err(WscxrError::Cache {
+                    path: cache.dir().to_path_buf(),
+                    reason: format!("cached feature maps differ in shape ({s:?} vs {shape:?})"),
+                });
             }
             values.extend_from_slice(v);
         }

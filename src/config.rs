@@ -3,9 +3,17 @@
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
-use wscxr_backbone::Network;
-use wscxr_bank::{CoresetConfig, PatchConfig};
+use wscxr_backbone::{BackboneError, ExtractOptions, Network};
+use wscxr_bank::{CoresetConfig, PatchConfig, check_mining_ratio};
 use wscxr_detector::{DiscriminatorConfig, TrainConfig};
+
+use crate::WscxrError;
+
+/// Input sides outside this range are refused: below it the deepest taps have no cells, above it
+/// one image's activations alone take gigabytes.
+pub const IMAGE_SIZE_RANGE: std::ops::RangeInclusive<usize> = 32..=2048;
+/// Images per forward pass at most (activations grow with the batch).
+pub const MAX_BATCH_SIZE: usize = 256;
 
 /// Which of the method's two ideas are on (the paper's Table II ablations).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,15 +30,27 @@ pub enum Ablation {
 }
 
 impl Ablation {
-    /// Parses `full`, `no-mining`, `no-mixing`, `neither`.
-    pub fn from_name(name: &str) -> Option<Self> {
-        match name {
-            "full" => Some(Ablation::Full),
-            "no-mining" => Some(Ablation::NoMining),
-            "no-mixing" => Some(Ablation::NoMixing),
-            "neither" => Some(Ablation::Neither),
-            _ => None,
+    /// Every ablation, the method first.
+    pub const ALL: [Ablation; 4] = [
+        Ablation::Full,
+        Ablation::NoMining,
+        Ablation::NoMixing,
+        Ablation::Neither,
+    ];
+
+    /// `full`, `no-mining`, `no-mixing` or `neither`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Ablation::Full => "full",
+            Ablation::NoMining => "no-mining",
+            Ablation::NoMixing => "no-mixing",
+            Ablation::Neither => "neither",
         }
+    }
+
+    /// Parses [`Ablation::name`].
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.name() == name)
     }
 
     /// Whether prototypes are mined (top r) rather than all abnormal patches.
@@ -71,8 +91,108 @@ pub struct WscxrConfig {
     pub discriminator: DiscriminatorConfig,
     /// Discriminator training.
     pub train: TrainConfig,
-    /// Seeds the normal subset, coreset, mixing, D's initialisation and the training order.
+    /// The one seed of a fit: it draws the normal subset, the coreset, the fakes, D's
+    /// initialisation and the training order (the stage configurations hold no seed of their own).
     pub seed: u64,
+}
+
+impl WscxrConfig {
+    /// Rejects every out-of-range value before any file is read: taps that the backbone lacks,
+    /// sizes, the patch window, coreset, mining ratio, discriminator and training settings, and
+    /// missing weights for a backbone that has none bundled. Fitting calls it first.
+    pub fn check(&self) -> Result<(), WscxrError> {
+        if self.layers.is_empty() {
+            return Err(WscxrError::invalid(
+                "layers",
+                "[]",
+                "name at least one backbone tap",
+            ));
+        }
+        for (i, layer) in self.layers.iter().enumerate() {
+            if self.backbone.tap_channels(layer).is_none() {
+                return Err(BackboneError::UnknownTap {
+                    tap: layer.clone(),
+                    network: self.backbone.name().to_string(),
+                    available: self.backbone.taps().join(", "),
+                }
+                .into());
+            }
+            if self.layers[..i].contains(layer) {
+                return Err(WscxrError::invalid("layers", layer, "listed twice"));
+            }
+        }
+        if !IMAGE_SIZE_RANGE.contains(&self.image_size) {
+            return Err(WscxrError::invalid(
+                "image_size",
+                self.image_size,
+                format!(
+                    "must be in {}..={} pixels",
+                    IMAGE_SIZE_RANGE.start(),
+                    IMAGE_SIZE_RANGE.end()
+                ),
+            ));
+        }
+        if !(1..=MAX_BATCH_SIZE).contains(&self.batch_size) {
+            return Err(WscxrError::invalid(
+                "batch_size",
+                self.batch_size,
+                format!("must be in 1..={MAX_BATCH_SIZE}"),
+            ));
+        }
+        if self.max_normals == 0 {
+            return Err(WscxrError::invalid("max_normals", 0, "must be positive"));
+        }
+        if self.weights.is_none() && self.backbone != Network::Xception {
+            return Err(WscxrError::invalid(
+                "weights",
+                "none",
+                format!(
+                    "only Xception's weights are bundled; give {} weights as an ONNX file or burn record",
+                    self.backbone
+                ),
+            ));
+        }
+        self.patch.check()?;
+        self.coreset.check()?;
+        check_mining_ratio(self.mining_ratio)?;
+        self.discriminator.check()?;
+        self.train.check()?;
+        Ok(())
+    }
+
+    /// This configuration with another seed.
+    pub fn with_seed(self, seed: u64) -> Self {
+        Self { seed, ..self }
+    }
+
+    /// How the backbone is run for this configuration.
+    pub fn extract_options(&self) -> ExtractOptions {
+        ExtractOptions {
+            size: self.image_size,
+            taps: self.layers.clone(),
+            batch_size: self.batch_size,
+        }
+    }
+}
+
+impl std::str::FromStr for Ablation {
+    type Err = WscxrError;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Self::from_name(name).ok_or_else(|| {
+            WscxrError::invalid(
+                "ablation",
+                name,
+                "use full, no-mining, no-mixing or neither",
+            )
+        })
+    }
+}
+
+impl std::fmt::Display for Ablation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 impl Default for WscxrConfig {

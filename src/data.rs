@@ -57,10 +57,11 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 pub fn draw_abnormal(pool: &[PathBuf], k: usize, seed: u64) -> Result<Vec<PathBuf>, WscxrError> {
     use rand::SeedableRng;
     if k > pool.len() {
-        return Err(WscxrError::InvalidConfig(format!(
-            "K = {k} abnormal images requested, but the pool holds only {}",
-            pool.len()
-        )));
+        return Err(WscxrError::invalid(
+            "K",
+            k,
+            format!("the abnormal pool holds only {} images", pool.len()),
+        ));
     }
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut picked = rand::seq::index::sample(&mut rng, pool.len(), k).into_vec();

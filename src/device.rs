@@ -42,10 +42,13 @@ pub fn device(name: &str) -> Result<Device, WscxrError> {
         "vulkan" => Ok(Device::vulkan(DeviceKind::DefaultDevice)),
         #[cfg(feature = "wgpu")]
         "gl" | "opengl" => opengl(),
-        other => Err(WscxrError::InvalidConfig(format!(
-            "unknown or disabled backend '{other}'; this build has: {}",
-            available_backends().join(", ")
-        ))),
+        other => Err(WscxrError::Backend {
+            name: other.to_string(),
+            reason: format!(
+                "unknown or disabled in this build, which has: {}",
+                available_backends().join(", ")
+            ),
+        }),
     }
 }
 
@@ -61,5 +64,8 @@ fn opengl() -> Result<Device, WscxrError> {
             .map_err(|e| format!("{e:?}"))
     })
     .clone()
-    .map_err(|e| WscxrError::InvalidConfig(format!("no OpenGL wgpu device: {e}")))
+    .map_err(|reason| WscxrError::Backend {
+        name: "gl".into(),
+        reason: format!("no OpenGL wgpu device: {reason}"),
+    })
 }

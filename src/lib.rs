@@ -4,10 +4,40 @@
 //! [burn](https://burn.dev): train on many normal images and a few abnormal ones with image-level
 //! labels, then score new images and draw anomaly maps.
 //!
-//! The stages live in their own crates, re-exported here:
-//! [`backbone`] (frozen ImageNet networks, weight import, preprocessing),
-//! [`bank`] (patch features, coreset, nearest neighbours, mining, mixing) and
-//! [`detector`] (discriminator, loss, training, scoring).
+//! Fit, score, save and load, on the X-rays and weights bundled with the crate:
+//!
+//! ```
+//! use wscxr::burn::prelude::Device;
+//! use wscxr::{Detector, TrainingSet, Wscxr, WscxrConfig, list_images};
+//!
+//! let device = Device::flex();
+//! let training = TrainingSet::new(
+//!     list_images("assets/quickstart/train/normal")?,
+//!     list_images("assets/quickstart/train/anomaly")?, // K = 4 abnormal images
+//! );
+//! let mut config = WscxrConfig::default();
+//! config.train.epochs = 5;
+//! let detector = Wscxr::new(config)?.fit(&training, &device)?;
+//!
+//! let tests = list_images("assets/quickstart/test/anomaly")?;
+//! let scored = detector.score(&tests)?;
+//! let heatmap = scored[0].anomaly_map(256, 4.0); // 256 x 256, row-major
+//! assert_eq!(heatmap.len(), 256 * 256);
+//!
+//! let file = std::env::temp_dir().join(format!("wscxr-doc-{}.wscxr", std::process::id()));
+//! detector.save(&file)?;
+//! let again = Detector::load(&file, &device)?;
+//! assert_eq!(again.score(&tests)?, scored);
+//! # std::fs::remove_file(&file).ok();
+//! # Ok::<(), wscxr::WscxrError>(())
+//! ```
+//!
+//! The method's stages, each a crate re-exported here:
+//! [`backbone`] (step 1: frozen ImageNet networks, weight import, preprocessing),
+//! [`bank`] (steps 2-5: [`PatchFeatures`](bank::PatchFeatures), the normal bank's coreset, nearest
+//! neighbours, anomaly mining, linear mixing) and
+//! [`detector`] (steps 6-7: discriminator, hinge loss, training, scoring).
+//! [`Wscxr`] runs them in order; [`eval`] holds the evaluation protocols.
 //! Every stage takes a burn [`Device`](burn::prelude::Device), which picks the backend at run time:
 //! see [`device`].
 
@@ -16,18 +46,27 @@ mod config;
 mod data;
 pub mod device;
 mod error;
+pub mod eval;
+mod fit;
+mod fitted_detector;
 pub mod metrics;
+mod observer;
 mod persist;
-mod pipeline;
+mod training_set;
+mod weights;
 
 /// The burn version this crate is built on, so that callers name the same `Device` and `Tensor`.
 pub use burn;
-pub use cache::{FeatureCache, extract_features};
-pub use config::{Ablation, WscxrConfig};
+pub use cache::FeatureCache;
+pub use config::{Ablation, IMAGE_SIZE_RANGE, MAX_BATCH_SIZE, WscxrConfig};
 pub use data::{draw_abnormal, file_sha256, list_images};
 pub use error::WscxrError;
+pub use fit::{FitReport, Wscxr};
+pub use fitted_detector::{Detector, ScoredImage};
+pub use observer::{Observer, Stage};
 pub use persist::FORMAT_VERSION;
-pub use pipeline::{Detector, FitReport, ScoredImage, Wscxr, bundled_xception_path, load_backbone};
+pub use training_set::TrainingSet;
+pub use weights::{LoadedBackbone, bundled_xception_path};
 pub use wscxr_backbone as backbone;
 pub use wscxr_bank as bank;
 pub use wscxr_detector as detector;
@@ -35,3 +74,8 @@ pub use wscxr_detector as detector;
 /// The bundled ImageNet Xception weights (Keras Applications, MIT licence), truncated after
 /// block 13 and stored in half precision as a burn record, relative to the crate root.
 pub const BUNDLED_XCEPTION: &str = "assets/xception_b13_f16.bpk";
+
+/// The README's code blocks, run as doc tests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

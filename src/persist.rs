@@ -16,7 +16,9 @@ use wscxr_bank::NormalBank;
 use crate::WscxrError;
 use crate::config::WscxrConfig;
 use crate::data::hex;
-use crate::pipeline::{Detector, FitReport, Scorer, load_backbone};
+use crate::fit::FitReport;
+use crate::fitted_detector::{Detector, Scorer};
+use crate::weights::LoadedBackbone;
 
 const MAGIC: &[u8; 8] = b"WSCXRDET";
 /// The detector file format this build writes and reads.
@@ -62,7 +64,7 @@ impl Detector {
         let header = Header {
             config: self.config.clone(),
             backbone: self.config.backbone.name().to_string(),
-            weights_sha256: self.weights_sha256.clone(),
+            weights_sha256: self.backbone.weights_sha256().to_string(),
             dim: self.dim,
             scorer: scorer.into(),
             bank_rows,
@@ -115,7 +117,9 @@ impl Detector {
                 "corrupted: the weights do not match their checksum".into(),
             ));
         }
-        let (backbone, weights_sha256) = load_backbone(&header.config, device)?;
+        header.config.check()?;
+        let backbone = LoadedBackbone::load(&header.config, device)?;
+        let weights_sha256 = backbone.weights_sha256();
         if weights_sha256 != header.weights_sha256 {
             return Err(file_error(format!(
                 "fitted with {} weights of SHA-256 {}, but the weights file now hashes to {weights_sha256}",
@@ -155,7 +159,6 @@ impl Detector {
         Ok(Detector {
             config: header.config,
             backbone,
-            weights_sha256,
             scorer,
             dim: header.dim,
             report: FitReport::default(),

@@ -5,18 +5,35 @@ use std::path::{Path, PathBuf};
 
 use image::{Rgb, RgbImage};
 use indicatif::{ProgressBar, ProgressStyle};
-use wscxr::ScoredImage;
 use wscxr::backbone::{Normalization, load_image};
+use wscxr::{Observer, ScoredImage, Stage};
 
 /// A progress bar per stage name, or nothing with `quiet`.
 pub struct Progress {
     quiet: bool,
+    prefix: String,
     bar: Option<(String, ProgressBar)>,
+}
+
+impl Observer for Progress {
+    fn progress(&mut self, stage: Stage, done: usize, total: usize) {
+        let name = format!("{}{stage}", self.prefix);
+        self.update(&name, done, total);
+    }
 }
 
 impl Progress {
     pub fn new(quiet: bool) -> Self {
-        Self { quiet, bar: None }
+        Self {
+            quiet,
+            prefix: String::new(),
+            bar: None,
+        }
+    }
+
+    /// Names the following stages `prefix` + stage, e.g. `K=4 seed=0 `.
+    pub fn set_prefix(&mut self, prefix: impl Into<String>) {
+        self.prefix = prefix.into();
     }
 
     /// Reports `done` of `total` in `stage`, starting a new bar when the stage changes.

@@ -15,6 +15,11 @@ fn tensor<const D: usize>(data: Vec<f32>, shape: [usize; D], device: &Device) ->
     Tensor::from_data(TensorData::new(data, shape), device)
 }
 
+/// Rows as the patch features of one image per row.
+fn rows_of(rows: Tensor<2>) -> PatchFeatures {
+    PatchFeatures::new(rows, [1, 1]).unwrap()
+}
+
 /// Devices to run the bank on: the CPU ones (host kernels) and wgpu (burn tensor kernels).
 fn devices() -> Vec<(&'static str, Device)> {
     let mut all = cpu_devices();
@@ -56,7 +61,7 @@ fn patch_features_pool_with_zero_padding_counted() {
     for p in [3, 5] {
         let expected = brute_pool(&map, shape, p);
         for (label, device) in devices() {
-            let (rows, grid) = patch_features(
+            let features = patch_features(
                 &[tensor(map.clone(), shape, &device)],
                 &PatchConfig {
                     patch_size: p,
@@ -64,8 +69,9 @@ fn patch_features_pool_with_zero_padding_counted() {
                 },
             )
             .unwrap();
-            assert_eq!(grid, [6, 7]);
-            let rows = rows.try_into_vec_as::<f32>().unwrap();
+            assert_eq!(features.grid, [6, 7]);
+            assert_eq!((features.images(), features.per_image()), (2, 42));
+            let rows = features.rows.try_into_vec_as::<f32>().unwrap();
             // rows are (image, y, x) major with channels inside.
             for b in 0..2 {
                 for y in 0..6 {
@@ -104,7 +110,7 @@ fn patch_features_align_grids_bilinearly() {
         patch_size: 1,
         reduce_to: None,
     };
-    let (rows, grid) = patch_features(
+    let features = patch_features(
         &[
             tensor(fine.clone(), [1, 2, 4, 4], &device),
             tensor(coarse.clone(), [1, 3, 2, 2], &device),
@@ -112,9 +118,9 @@ fn patch_features_align_grids_bilinearly() {
         &config,
     )
     .unwrap();
-    assert_eq!(grid, [4, 4]);
-    assert_eq!(rows.dims(), [16, 5]);
-    let rows = rows.try_into_vec_as::<f32>().unwrap();
+    assert_eq!(features.grid, [4, 4]);
+    assert_eq!(features.rows.dims(), [16, 5]);
+    let rows = features.rows.try_into_vec_as::<f32>().unwrap();
     let sample = |c: usize, y: usize, x: usize| {
         // align_corners = false: source coordinate (o + 0.5) * 2 / 4 - 0.5, clamped at the borders.
         let src = |o: usize| ((o as f32 + 0.5) * 0.5 - 0.5).clamp(0.0, 1.0);
@@ -148,7 +154,7 @@ fn patch_features_align_grids_bilinearly() {
 fn channel_reduction_averages_adjacent_channels() {
     let device = Device::flex();
     let map: Vec<f32> = (0..6).map(|c| c as f32).flat_map(|v| [v; 4]).collect();
-    let (rows, _) = patch_features(
+    let features = patch_features(
         &[tensor(map, [1, 6, 2, 2], &device)],
         &PatchConfig {
             patch_size: 1,
@@ -156,7 +162,7 @@ fn channel_reduction_averages_adjacent_channels() {
         },
     )
     .unwrap();
-    let rows = rows.try_into_vec_as::<f32>().unwrap();
+    let rows = features.rows.try_into_vec_as::<f32>().unwrap();
     assert_eq!(&rows[..3], &[0.5, 2.5, 4.5]);
 }
 
@@ -259,9 +265,8 @@ fn coreset_follows_the_greedy_rule() {
         size: CoresetSize::Count(40),
         projection_dim: 128,
         starting_points: 0,
-        seed: 0,
     };
-    let got = greedy_coreset(&tensor(x.clone(), [n, d], &Device::flex()), &config).unwrap();
+    let got = greedy_coreset(&tensor(x.clone(), [n, d], &Device::flex()), &config, 0).unwrap();
     let dist = |a: usize, b: usize| -> f64 {
         (0..d)
             .map(|k| ((x[a * d + k] - x[b * d + k]) as f64).powi(2))
@@ -289,9 +294,9 @@ fn coreset_is_deterministic_per_seed_and_sized_as_asked() {
     let (n, d) = (500, 200);
     let features = tensor(random(&mut rng, n * d), [n, d], &Device::flex());
     let config = CoresetConfig::default();
-    let a = greedy_coreset(&features, &config).unwrap();
-    let b = greedy_coreset(&features, &config).unwrap();
-    let c = greedy_coreset(&features, &CoresetConfig { seed: 1, ..config }).unwrap();
+    let a = greedy_coreset(&features, &config, 0).unwrap();
+    let b = greedy_coreset(&features, &config, 0).unwrap();
+    let c = greedy_coreset(&features, &config, 1).unwrap();
     assert_eq!(a, b);
     assert_ne!(a, c);
     assert_eq!(a.len(), 250);
@@ -305,7 +310,8 @@ fn coreset_is_deterministic_per_seed_and_sized_as_asked() {
             &CoresetConfig {
                 size: CoresetSize::Count(17),
                 ..config
-            }
+            },
+            0
         )
         .unwrap()
         .len(),
@@ -317,7 +323,8 @@ fn coreset_is_deterministic_per_seed_and_sized_as_asked() {
             &CoresetConfig {
                 size: CoresetSize::Fraction(1.5),
                 ..config
-            }
+            },
+            0
         )
         .is_err()
     );
@@ -327,7 +334,8 @@ fn coreset_is_deterministic_per_seed_and_sized_as_asked() {
             &CoresetConfig {
                 size: CoresetSize::Count(501),
                 ..config
-            }
+            },
+            0
         )
         .is_err()
     );
@@ -346,7 +354,7 @@ fn mining_keeps_exactly_the_top_r_farthest_rows() {
     for (label, device) in devices() {
         let bank = NormalBank::new(tensor(b.clone(), [nb, d], &device)).unwrap();
         let protos = mine_prototypes(
-            &tensor(a.clone(), [na, d], &device),
+            &rows_of(tensor(a.clone(), [na, d], &device)),
             &bank,
             0.2,
             &SearchConfig::default(),
@@ -361,7 +369,7 @@ fn mining_keeps_exactly_the_top_r_farthest_rows() {
     let bank = NormalBank::new(tensor(b, [nb, d], &device)).unwrap();
     assert!(
         mine_prototypes(
-            &tensor(a.clone(), [na, d], &device),
+            &rows_of(tensor(a.clone(), [na, d], &device)),
             &bank,
             0.0,
             &SearchConfig::default()
@@ -370,7 +378,7 @@ fn mining_keeps_exactly_the_top_r_farthest_rows() {
     );
     assert!(
         mine_prototypes(
-            &tensor(a[..2 * d].to_vec(), [2, d], &device),
+            &rows_of(tensor(a[..2 * d].to_vec(), [2, d], &device)),
             &bank,
             0.2,
             &SearchConfig::default()
@@ -451,13 +459,8 @@ fn patchcore_score_is_the_max_patch_distance() {
     let (dist, _) = brute_nearest(&q, &b, d);
     let device = Device::flex();
     let bank = NormalBank::new(tensor(b, [nb, d], &device)).unwrap();
-    let (scores, _) = patchcore_scores(
-        &tensor(q, [images * per_image, d], &device),
-        per_image,
-        &bank,
-        &SearchConfig::default(),
-    )
-    .unwrap();
+    let patches = PatchFeatures::new(tensor(q, [images * per_image, d], &device), [3, 3]).unwrap();
+    let (scores, _) = patchcore_scores(&patches, &bank, &SearchConfig::default()).unwrap();
     for (i, s) in scores.iter().enumerate() {
         let want = dist[i * per_image..(i + 1) * per_image]
             .iter()

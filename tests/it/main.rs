@@ -7,5 +7,6 @@ mod backbone_parity;
 mod backbone_weights;
 mod bank;
 mod common;
+mod config;
 mod pipeline;
 mod preprocess;

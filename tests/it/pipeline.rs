@@ -1,9 +1,14 @@
 //! The end-to-end pipeline on the bundled quickstart X-rays and weights (no ../shared needed).
 
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
-use wscxr::{Detector, Wscxr, WscxrConfig, WscxrError, draw_abnormal, list_images};
+use wscxr::detector::{Discriminator, EpochReport};
+use wscxr::{
+    Detector, Observer, Stage, TrainingSet, Wscxr, WscxrConfig, WscxrError, draw_abnormal,
+    list_images,
+};
 
 fn assets() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/quickstart")
@@ -27,6 +32,16 @@ fn data() -> (Vec<PathBuf>, Vec<PathBuf>, Vec<PathBuf>) {
     (normals, abnormals, tests)
 }
 
+fn fit(
+    normals: &[PathBuf],
+    abnormals: &[PathBuf],
+    config: &WscxrConfig,
+    device: &Device,
+) -> Result<Detector, WscxrError> {
+    let training = TrainingSet::new(normals.to_vec(), abnormals.to_vec());
+    Wscxr::new(config.clone())?.fit(&training, device)
+}
+
 fn scores(detector: &Detector, tests: &[PathBuf]) -> Vec<f32> {
     detector
         .score(tests)
@@ -41,12 +56,12 @@ fn same_seed_same_scores_and_save_load_round_trip() {
     let device = Device::flex();
     let (normals, abnormals, tests) = data();
     let config = small_config();
-    let a = Wscxr::fit(&normals, &abnormals, &config, &device).unwrap();
-    let b = Wscxr::fit(&normals, &abnormals, &config, &device).unwrap();
+    let a = fit(&normals, &abnormals, &config, &device).unwrap();
+    let b = fit(&normals, &abnormals, &config, &device).unwrap();
     let scores_a = scores(&a, &tests);
     assert_eq!(scores_a, scores(&b, &tests), "same seed, same scores");
     assert!(scores_a.iter().all(|s| s.is_finite()));
-    let other = Wscxr::fit(
+    let other = fit(
         &normals,
         &abnormals,
         &WscxrConfig {
@@ -103,7 +118,7 @@ fn same_seed_same_scores_and_save_load_round_trip() {
 fn unsupervised_detector_through_the_same_api() {
     let device = Device::flex();
     let (normals, _, tests) = data();
-    let detector = Wscxr::fit(&normals, &[], &small_config(), &device).unwrap();
+    let detector = fit(&normals, &[], &small_config(), &device).unwrap();
     assert!(detector.is_unsupervised());
     let s = scores(&detector, &tests);
     assert!(s.iter().all(|v| v.is_finite() && *v >= 0.0));
@@ -129,8 +144,8 @@ fn bad_folders_and_k_give_clear_errors() {
         draw_abnormal(&pool, 2, 3).unwrap(),
         draw_abnormal(&pool, 2, 3).unwrap()
     );
-    let err = Wscxr::fit(&[], &pool, &small_config(), &Device::flex()).unwrap_err();
-    assert!(matches!(err, WscxrError::InvalidConfig(_)), "{err}");
+    let err = fit(&[], &pool, &small_config(), &Device::flex()).unwrap_err();
+    assert_eq!(err.invalid_parameter(), Some("normal images"), "{err}");
 }
 
 #[test]
@@ -140,7 +155,7 @@ fn a_corrupt_training_image_is_an_error_naming_it() {
     let bad = tmp.path().join("broken.png");
     std::fs::write(&bad, b"\x89PNG\r\n\x1a\n garbage").unwrap();
     normals.push(bad);
-    let err = Wscxr::fit(&normals, &abnormals, &small_config(), &Device::flex()).unwrap_err();
+    let err = fit(&normals, &abnormals, &small_config(), &Device::flex()).unwrap_err();
     assert!(err.to_string().contains("broken.png"), "{err}");
 }
 
@@ -150,11 +165,63 @@ fn mlp_discriminator_trains_saves_and_loads() {
     let (normals, abnormals, tests) = data();
     let mut config = small_config();
     config.discriminator.hidden = vec![64];
-    let detector = Wscxr::fit(&normals, &abnormals, &config, &device).unwrap();
+    let detector = fit(&normals, &abnormals, &config, &device).unwrap();
     let s = scores(&detector, &tests);
     assert!(s.iter().all(|v| v.is_finite()));
     let tmp = tempfile::tempdir().unwrap();
     detector.save(tmp.path().join("mlp.wscxr")).unwrap();
     let loaded = Detector::load(tmp.path().join("mlp.wscxr"), &device).unwrap();
     assert_eq!(scores(&loaded, &tests), s);
+}
+
+/// Records what a fit reports, and stops training after `stop_after` epochs.
+struct Recorder {
+    stages: Vec<Stage>,
+    epochs: Vec<usize>,
+    stop_after: usize,
+}
+
+impl Observer for Recorder {
+    fn progress(&mut self, stage: Stage, _done: usize, _total: usize) {
+        if self.stages.last() != Some(&stage) {
+            self.stages.push(stage);
+        }
+    }
+
+    fn epoch(&mut self, report: EpochReport, _d: &Discriminator) -> ControlFlow<()> {
+        self.epochs.push(report.epoch);
+        if report.epoch >= self.stop_after {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    }
+}
+
+#[test]
+fn the_observer_sees_every_stage_in_order_and_can_stop_training() {
+    let (normals, abnormals, _) = data();
+    let mut recorder = Recorder {
+        stages: Vec::new(),
+        epochs: Vec::new(),
+        stop_after: 2,
+    };
+    let training = TrainingSet::new(normals, abnormals);
+    let detector = Wscxr::new(small_config())
+        .unwrap()
+        .observer(&mut recorder)
+        .fit(&training, &Device::flex())
+        .unwrap();
+    assert!(!detector.is_unsupervised());
+    assert_eq!(
+        recorder.stages,
+        [
+            Stage::NormalFeatures,
+            Stage::AbnormalFeatures,
+            Stage::NormalBank,
+            Stage::Mining,
+            Stage::Training
+        ]
+    );
+    assert_eq!(recorder.epochs, [1, 2], "Break after epoch 2 ends training");
 }

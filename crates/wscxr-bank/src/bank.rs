@@ -4,7 +4,9 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::BankError;
+use crate::coreset::{CoresetConfig, greedy_coreset};
 use crate::host::{is_host, nearest, row_norms, to_host};
+use crate::patch::PatchFeatures;
 
 /// Options of [`NormalBank::nearest`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,6 +88,32 @@ impl NormalBank {
             dim,
             device,
         })
+    }
+
+    /// The method's normal bank Mn: the greedy coreset (drawn with `seed`) of the normal images'
+    /// patch features.
+    pub fn coreset(
+        normals: &PatchFeatures,
+        config: &CoresetConfig,
+        seed: u64,
+    ) -> Result<Self, BankError> {
+        let kept = greedy_coreset(&normals.rows, config, seed)?;
+        if kept.is_empty() {
+            return Err(BankError::InvalidParameter {
+                name: "coreset size",
+                value: format!("{:?}", config.size),
+                reason: "keeps no row of the normal patches",
+            });
+        }
+        let count = kept.len();
+        let index = Tensor::<1, Int>::from_data(
+            TensorData::new(
+                kept.into_iter().map(|i| i as i64).collect::<Vec<_>>(),
+                [count],
+            ),
+            &normals.rows.device(),
+        );
+        Self::new(normals.rows.clone().select(0, index))
     }
 
     /// Number of rows.

@@ -33,8 +33,38 @@ pub struct CoresetConfig {
     /// With 0 the minimum distances start infinite, so the first pick is row 0: plain
     /// farthest-point sampling.
     pub starting_points: usize,
-    /// Seed of the projection and the starting points.
-    pub seed: u64,
+}
+
+impl CoresetConfig {
+    /// Rejects a fraction outside (0, 1], a count of zero and a zero-width projection, before any
+    /// work. (A count larger than the rows can only be checked against the rows.)
+    pub fn check(&self) -> Result<(), BankError> {
+        match self.size {
+            CoresetSize::Fraction(f) if !(f > 0.0 && f <= 1.0) => {
+                return Err(BankError::InvalidParameter {
+                    name: "coreset fraction",
+                    value: f.to_string(),
+                    reason: "must be in (0, 1]",
+                });
+            }
+            CoresetSize::Count(0) => {
+                return Err(BankError::InvalidParameter {
+                    name: "coreset count",
+                    value: "0".into(),
+                    reason: "must be positive",
+                });
+            }
+            _ => {}
+        }
+        if self.projection_dim == 0 {
+            return Err(BankError::InvalidParameter {
+                name: "coreset projection_dim",
+                value: "0".into(),
+                reason: "must be positive",
+            });
+        }
+        Ok(())
+    }
 }
 
 impl Default for CoresetConfig {
@@ -43,7 +73,6 @@ impl Default for CoresetConfig {
             size: CoresetSize::Fraction(0.5),
             projection_dim: 128,
             starting_points: 10,
-            seed: 0,
         }
     }
 }
@@ -53,24 +82,20 @@ impl Default for CoresetConfig {
 /// Each step takes the row farthest from everything selected so far (ties: the lowest index),
 /// with distances measured after a seeded Gaussian projection to `projection_dim` dimensions.
 /// Time O(n * m * projection_dim), extra memory O(n * projection_dim): no n x n matrix is formed.
-/// Runs on the host; features on another device are read back once.
+/// Runs on the host; features on another device are read back once. `seed` draws the projection
+/// and the starting points.
 pub fn greedy_coreset(
     features: &Tensor<2>,
     config: &CoresetConfig,
+    seed: u64,
 ) -> Result<Vec<usize>, BankError> {
+    config.check()?;
     let [n, dim] = features.dims();
     if n == 0 {
         return Err(BankError::Empty("the coreset's feature set"));
     }
     let keep = match config.size {
-        CoresetSize::Fraction(f) if f > 0.0 && f <= 1.0 => ((n as f64) * f).floor() as usize,
-        CoresetSize::Fraction(f) => {
-            return Err(BankError::InvalidParameter {
-                name: "coreset fraction",
-                value: f.to_string(),
-                reason: "must be in (0, 1]",
-            });
-        }
+        CoresetSize::Fraction(f) => ((n as f64) * f).floor() as usize,
         CoresetSize::Count(m) if m <= n => m,
         CoresetSize::Count(m) => {
             return Err(BankError::InvalidParameter {
@@ -80,13 +105,6 @@ pub fn greedy_coreset(
             });
         }
     };
-    if config.projection_dim == 0 {
-        return Err(BankError::InvalidParameter {
-            name: "coreset projection_dim",
-            value: "0".into(),
-            reason: "must be positive",
-        });
-    }
     if keep == 0 {
         return Ok(Vec::new());
     }
@@ -94,7 +112,7 @@ pub fn greedy_coreset(
     if rows.iter().any(|v| !v.is_finite()) {
         return Err(BankError::NonFinite("the coreset's feature set"));
     }
-    let mut rng = StdRng::seed_from_u64(config.seed);
+    let mut rng = StdRng::seed_from_u64(seed);
     let (z, p) = if dim <= config.projection_dim {
         (rows, dim)
     } else {

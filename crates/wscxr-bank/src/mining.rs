@@ -4,6 +4,7 @@ use burn::prelude::*;
 
 use crate::BankError;
 use crate::bank::{NormalBank, SearchConfig};
+use crate::patch::PatchFeatures;
 
 /// The mined anomaly prototypes.
 #[derive(Debug, Clone)]
@@ -16,22 +17,30 @@ pub struct Prototypes {
     pub squared_distances: Vec<f32>,
 }
 
-/// Keeps the `floor(ratio * n)` rows of `abnormal` `[n, d]` whose nearest-neighbour distance to
+/// Checks a mining ratio: in (0, 1].
+pub fn check_mining_ratio(ratio: f64) -> Result<(), BankError> {
+    if ratio > 0.0 && ratio <= 1.0 {
+        Ok(())
+    } else {
+        Err(BankError::InvalidParameter {
+            name: "mining ratio",
+            value: ratio.to_string(),
+            reason: "must be in (0, 1]",
+        })
+    }
+}
+
+/// Keeps the `floor(ratio * n)` of the `n` abnormal patches whose nearest-neighbour distance to
 /// `bank` is largest (official: ratio 0.2). Ties are broken by the lower row index, so the set is
 /// deterministic.
 pub fn mine_prototypes(
-    abnormal: &Tensor<2>,
+    abnormal: &PatchFeatures,
     bank: &NormalBank,
     ratio: f64,
     search: &SearchConfig,
 ) -> Result<Prototypes, BankError> {
-    if !(ratio > 0.0 && ratio <= 1.0) {
-        return Err(BankError::InvalidParameter {
-            name: "mining ratio",
-            value: ratio.to_string(),
-            reason: "must be in (0, 1]",
-        });
-    }
+    check_mining_ratio(ratio)?;
+    let abnormal = &abnormal.rows;
     let [n, _] = abnormal.dims();
     if n == 0 {
         return Err(BankError::Empty("the abnormal patch features"));

@@ -7,6 +7,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::BankError;
 
+/// The largest patch window [`PatchConfig::check`] accepts.
+pub const MAX_PATCH_SIZE: usize = 63;
+/// The widest channel reduction [`PatchConfig::check`] accepts.
+pub const MAX_REDUCED_DIM: usize = 65536;
+
 /// How feature maps become patch features.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PatchConfig {
@@ -18,6 +23,39 @@ pub struct PatchConfig {
     pub reduce_to: Option<usize>,
 }
 
+impl PatchConfig {
+    /// Rejects a window that is even or zero and a channel reduction to zero, before any work.
+    pub fn check(&self) -> Result<(), BankError> {
+        if self.patch_size == 0 || self.patch_size.is_multiple_of(2) {
+            return Err(BankError::InvalidParameter {
+                name: "patch_size",
+                value: self.patch_size.to_string(),
+                reason: "must be odd (the window is centred on its cell)",
+            });
+        }
+        if self.patch_size > MAX_PATCH_SIZE {
+            return Err(BankError::InvalidParameter {
+                name: "patch_size",
+                value: self.patch_size.to_string(),
+                reason: "must be at most 63 (the window's zero padding is allocated)",
+            });
+        }
+        match self.reduce_to {
+            Some(0) => Err(BankError::InvalidParameter {
+                name: "reduce_to",
+                value: "0".into(),
+                reason: "must be positive",
+            }),
+            Some(d) if d > MAX_REDUCED_DIM => Err(BankError::InvalidParameter {
+                name: "reduce_to",
+                value: d.to_string(),
+                reason: "must be at most 65536",
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
 impl Default for PatchConfig {
     fn default() -> Self {
         Self {
@@ -27,22 +65,71 @@ impl Default for PatchConfig {
     }
 }
 
+/// The patch features of a batch of images: one row per cell of every image's feature grid.
+#[derive(Debug, Clone)]
+pub struct PatchFeatures {
+    /// `[images * grid_h * grid_w, d]`, rows in image order, then row-major `(h, w)`.
+    pub rows: Tensor<2>,
+    /// The feature grid `(grid_h, grid_w)` every image shares.
+    pub grid: [usize; 2],
+}
+
+impl PatchFeatures {
+    /// Wraps `rows` of images sharing `grid`; the row count must be a whole number of images.
+    pub fn new(rows: Tensor<2>, grid: [usize; 2]) -> Result<Self, BankError> {
+        let [n, _] = rows.dims();
+        let per_image = grid[0] * grid[1];
+        if per_image == 0 || !n.is_multiple_of(per_image) {
+            return Err(BankError::ShapeMismatch {
+                what: "patch rows (a multiple of the grid's cells)",
+                expected: per_image,
+                found: n,
+            });
+        }
+        Ok(Self { rows, grid })
+    }
+
+    /// Patches of one image (the grid's cells).
+    pub fn per_image(&self) -> usize {
+        self.grid[0] * self.grid[1]
+    }
+
+    /// How many images the rows belong to.
+    pub fn images(&self) -> usize {
+        self.rows.dims()[0] / self.per_image()
+    }
+
+    /// Feature dimension d.
+    pub fn dim(&self) -> usize {
+        self.rows.dims()[1]
+    }
+
+    /// The features of the images at `images` (indices into this batch), in that order.
+    pub fn select_images(&self, images: &[usize]) -> Self {
+        let per_image = self.per_image();
+        let index: Vec<i64> = images
+            .iter()
+            .flat_map(|&i| (i * per_image..(i + 1) * per_image).map(|r| r as i64))
+            .collect();
+        let count = index.len();
+        let index =
+            Tensor::<1, Int>::from_data(TensorData::new(index, [count]), &self.rows.device());
+        Self {
+            rows: self.rows.clone().select(0, index),
+            grid: self.grid,
+        }
+    }
+}
+
 /// Patch features of a batch: `maps` are one or more `[N, C_i, H_i, W_i]` feature maps of the same
 /// N images. Each is pooled; smaller grids are bilinearly upsampled (align_corners = false) to the
-/// largest; channels are concatenated (and optionally reduced). Returns `[N * H * W, C]`, rows in
-/// image order, then row-major `(h, w)`, and the grid `(H, W)`.
+/// largest; channels are concatenated (and optionally reduced).
 pub fn patch_features(
     maps: &[Tensor<4>],
     config: &PatchConfig,
-) -> Result<(Tensor<2>, [usize; 2]), BankError> {
+) -> Result<PatchFeatures, BankError> {
+    config.check()?;
     let p = config.patch_size;
-    if p == 0 || p.is_multiple_of(2) {
-        return Err(BankError::InvalidParameter {
-            name: "patch size",
-            value: p.to_string(),
-            reason: "must be odd (the window is centred on its cell)",
-        });
-    }
     let first = maps
         .first()
         .ok_or(BankError::Empty("the list of feature maps"))?;
@@ -87,13 +174,6 @@ pub fn patch_features(
         .reshape([n * grid[0] * grid[1], channels]);
     let rows = match config.reduce_to {
         None => rows,
-        Some(0) => {
-            return Err(BankError::InvalidParameter {
-                name: "reduce_to",
-                value: "0".into(),
-                reason: "must be positive",
-            });
-        }
         Some(d) if d == channels => rows,
         Some(d) => {
             let r = rows.dims()[0];
@@ -101,5 +181,5 @@ pub fn patch_features(
             reduced.reshape([r, d])
         }
     };
-    Ok((rows, grid))
+    Ok(PatchFeatures { rows, grid })
 }

@@ -72,6 +72,18 @@ impl DiscriminatorConfig {
         Self { hidden: Vec::new() }
     }
 
+    /// Rejects a hidden layer of width zero, before any work.
+    pub fn check(&self) -> Result<(), crate::DetectorError> {
+        match self.hidden.iter().position(|&w| w == 0) {
+            Some(i) => Err(crate::DetectorError::InvalidParameter {
+                name: "discriminator hidden width",
+                value: format!("0 (layer {})", i + 1),
+                reason: "must be positive",
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// Builds a discriminator for `dim`-dimensional patch features on `device`, its weights drawn
     /// with `seed`.
     pub fn init(&self, dim: usize, seed: u64, device: &Device) -> Discriminator {

@@ -6,9 +6,16 @@ pub enum DetectorError {
     /// From mixing fakes.
     #[error(transparent)]
     Bank(#[from] BankError),
-    /// A parameter or input shape out of range.
-    #[error("invalid {0}")]
-    Invalid(String),
+    /// A parameter out of its range.
+    #[error("invalid {name} = {value}: {reason}")]
+    InvalidParameter {
+        /// The parameter.
+        name: &'static str,
+        /// Its value, as text.
+        value: String,
+        /// The allowed range.
+        reason: &'static str,
+    },
     /// The loss became NaN or infinite (features with huge values, or a learning rate far too high).
     #[error("training diverged at epoch {epoch}: loss is {loss}")]
     Diverged {
@@ -17,7 +24,15 @@ pub enum DetectorError {
         /// The loss value.
         loss: f32,
     },
+    /// Scores or features hold NaN or infinite values.
+    #[error("{0}: NaN or infinite values (non-finite features?)")]
+    NonFinite(&'static str),
     /// Reading a result back from the device failed.
-    #[error("reading {0} from the device failed")]
-    Readback(&'static str),
+    #[error("reading {what} from the device failed: {reason}")]
+    Readback {
+        /// Which result.
+        what: &'static str,
+        /// burn's message.
+        reason: String,
+    },
 }

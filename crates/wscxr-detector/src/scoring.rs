@@ -1,20 +1,23 @@
 //! From discriminator outputs to anomaly scores and maps.
 
-use burn::prelude::*;
+use wscxr_bank::PatchFeatures;
 
 use crate::discriminator::Discriminator;
 use crate::error::DetectorError;
 
-/// Patch anomaly scores `-D(x)` of `[n, d]` patch features, read back in row order.
+/// Patch anomaly scores `-D(x)` of patch features, read back in row order.
 pub fn patch_scores(
     discriminator: &Discriminator,
-    patches: Tensor<2>,
+    patches: &PatchFeatures,
 ) -> Result<Vec<f32>, DetectorError> {
     discriminator
-        .forward(patches)
+        .forward(patches.rows.clone())
         .neg()
         .try_into_vec_as::<f32>()
-        .map_err(|_| DetectorError::Readback("patch scores"))
+        .map_err(|e| DetectorError::Readback {
+            what: "patch scores",
+            reason: format!("{e:?}"),
+        })
 }
 
 /// Image scores: the maximum patch score of each image's `patches_per_image` consecutive scores.
@@ -114,8 +117,6 @@ pub fn ensure_finite(scores: &[f32], what: &'static str) -> Result<(), DetectorE
     if scores.iter().all(|s| s.is_finite()) {
         Ok(())
     } else {
-        Err(DetectorError::Invalid(format!(
-            "{what}: NaN or infinite scores (non-finite features?)"
-        )))
+        Err(DetectorError::NonFinite(what))
     }
 }

@@ -9,7 +9,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
-use wscxr_bank::LinearMixer;
+use wscxr_bank::{LinearMixer, PatchFeatures};
 
 use crate::discriminator::Discriminator;
 use crate::error::DetectorError;
@@ -28,8 +28,6 @@ pub struct TrainConfig {
     pub weight_decay: f32,
     /// Hinge margin (official: 0.5).
     pub margin: f32,
-    /// Seed of the image order.
-    pub seed: u64,
 }
 
 impl Default for TrainConfig {
@@ -40,8 +38,40 @@ impl Default for TrainConfig {
             learning_rate: 2e-4,
             weight_decay: 1e-5,
             margin: 0.5,
-            seed: 0,
         }
+    }
+}
+
+impl TrainConfig {
+    /// Rejects zero epochs or images per step, and a learning rate, weight decay or margin that is
+    /// not a finite positive (weight decay: non-negative) number, before any work.
+    pub fn check(&self) -> Result<(), DetectorError> {
+        let invalid = |name, value: String, reason| {
+            Err(DetectorError::InvalidParameter {
+                name,
+                value,
+                reason,
+            })
+        };
+        if self.epochs == 0 {
+            return invalid("epochs", "0".into(), "must be positive");
+        }
+        if self.images_per_step == 0 {
+            return invalid("images_per_step", "0".into(), "must be positive");
+        }
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
+            let value = self.learning_rate.to_string();
+            return invalid("learning_rate", value, "must be a finite positive number");
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            let value = self.weight_decay.to_string();
+            return invalid("weight_decay", value, "must be finite and not negative");
+        }
+        if !(self.margin.is_finite() && self.margin > 0.0) {
+            let value = self.margin.to_string();
+            return invalid("margin", value, "must be a finite positive number");
+        }
+        Ok(())
     }
 }
 
@@ -54,37 +84,36 @@ pub struct EpochReport {
     pub mean_loss: f32,
 }
 
-/// Trains `discriminator` on `normals` (`[images * patches_per_image, d]`, image-major) against
-/// fakes drawn by `mixer`, one step per `images_per_step` shuffled images.
+/// Trains `discriminator` on the normal images' patch features against fakes drawn by `mixer`,
+/// one step per `images_per_step` images, shuffled each epoch with `seed`.
 ///
 /// Features are used as given (computed once by the caller, never per epoch). After each epoch
 /// `after_epoch` sees the report and an inference copy of D; returning `ControlFlow::Break` stops
 /// early. Runs on the normals' device with autodiff enabled.
 pub fn train(
     discriminator: Discriminator,
-    normals: &Tensor<2>,
-    patches_per_image: usize,
+    normals: &PatchFeatures,
     mixer: &mut LinearMixer,
     config: &TrainConfig,
+    seed: u64,
     mut after_epoch: impl FnMut(EpochReport, &Discriminator) -> ControlFlow<()>,
 ) -> Result<Discriminator, DetectorError> {
-    let [rows, _] = normals.dims();
-    if patches_per_image == 0 || rows == 0 || rows % patches_per_image != 0 {
-        return Err(DetectorError::Invalid(format!(
-            "normal patches: {rows} rows is not a positive multiple of {patches_per_image} patches per image"
+    config.check()?;
+    let images = normals.images();
+    if images == 0 {
+        return Err(DetectorError::Bank(wscxr_bank::BankError::Empty(
+            "the normal patch features",
         )));
     }
-    if config.images_per_step == 0 {
-        return Err(DetectorError::Invalid("images_per_step = 0".into()));
-    }
-    let images = rows / patches_per_image;
+    let patches_per_image = normals.per_image();
+    let normals = &normals.rows;
     let device = normals.device().autodiff();
     let mut model = discriminator.to_device(&device).train();
     let mut optimizer = AdamConfig::new()
         .with_epsilon(1e-8)
         .with_weight_decay(Some(WeightDecayConfig::new(config.weight_decay)))
         .init();
-    let mut rng = StdRng::seed_from_u64(config.seed);
+    let mut rng = StdRng::seed_from_u64(seed);
     let mut order: Vec<usize> = (0..images).collect();
     for epoch in 1..=config.epochs {
         order.shuffle(&mut rng);

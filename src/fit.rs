@@ -1,0 +1,198 @@
+//! Fitting a detector: the method's stages in order, set up as a builder.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use burn::prelude::*;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::index::sample;
+use serde::{Deserialize, Serialize};
+use wscxr_bank::{LinearMixer, NormalBank, SearchConfig, mine_prototypes};
+use wscxr_detector::train;
+
+use crate::WscxrError;
+use crate::cache::FeatureCache;
+use crate::config::WscxrConfig;
+use crate::fitted_detector::{Detector, Scorer};
+use crate::observer::{Observer, Stage};
+use crate::training_set::TrainingSet;
+use crate::weights::LoadedBackbone;
+
+/// Mixes the fit's seed for the mixer, so that its draws differ from the coreset's.
+const MIXER_SEED: u64 = 0x6d69_7865;
+
+/// Seconds spent in each stage of a fit, and the sizes it worked with.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FitReport {
+    /// Normal images used (at most `max_normals`).
+    pub normal_images: usize,
+    /// Abnormal images used (K).
+    pub abnormal_images: usize,
+    /// Rows of the normal bank after the coreset.
+    pub bank_rows: usize,
+    /// Anomaly prototypes (0 for the unsupervised detector).
+    pub prototypes: usize,
+    /// Backbone feature extraction (or cache reads).
+    pub extract_seconds: f64,
+    /// Patch features and the coreset.
+    pub bank_seconds: f64,
+    /// Mining.
+    pub mine_seconds: f64,
+    /// Discriminator training.
+    pub train_seconds: f64,
+}
+
+/// The WSCXR method, set up before it runs: a checked configuration, and optionally a feature
+/// cache and an observer.
+///
+/// ```no_run
+/// # use wscxr::{Wscxr, WscxrConfig, TrainingSet, list_images};
+/// # let device = wscxr::burn::prelude::Device::flex();
+/// let training = TrainingSet::new(list_images("normal")?, list_images("abnormal")?);
+/// let detector = Wscxr::new(WscxrConfig::default())?.fit(&training, &device)?;
+/// # Ok::<(), wscxr::WscxrError>(())
+/// ```
+pub struct Wscxr<'a> {
+    config: WscxrConfig,
+    cache: Option<&'a FeatureCache>,
+    observer: Option<&'a mut dyn Observer>,
+}
+
+impl<'a> Wscxr<'a> {
+    /// The method with `config`, which is checked here, before any file is read.
+    pub fn new(config: WscxrConfig) -> Result<Self, WscxrError> {
+        config.check()?;
+        Ok(Self {
+            config,
+            cache: None,
+            observer: None,
+        })
+    }
+
+    /// Reads backbone features from (and adds them to) `cache`.
+    pub fn cache(mut self, cache: &'a FeatureCache) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
+    /// Reports progress and every training epoch to `observer`.
+    pub fn observer(mut self, observer: &'a mut dyn Observer) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// The checked configuration.
+    pub fn config(&self) -> &WscxrConfig {
+        &self.config
+    }
+
+    /// Fits a detector on `training` with the method's stages: backbone features, the normal
+    /// bank (coreset), anomaly mining, linear mixing and discriminator training. With no abnormal
+    /// image (K = 0) the result is the unsupervised PatchCore detector.
+    pub fn fit(self, training: &TrainingSet, device: &Device) -> Result<Detector, WscxrError> {
+        let Wscxr {
+            config,
+            cache,
+            observer,
+        } = self;
+        let mut none = ();
+        let observer: &mut dyn Observer = match observer {
+            Some(o) => o,
+            None => &mut none,
+        };
+        if training.normals().is_empty() {
+            return Err(WscxrError::invalid(
+                "normal images",
+                0,
+                "a fit needs at least one normal training image",
+            ));
+        }
+        let mut report = FitReport::default();
+        let backbone = LoadedBackbone::load(&config, device)?;
+        let normals = sample_normals(training.normals(), config.max_normals, config.seed);
+        report.normal_images = normals.len();
+        report.abnormal_images = training.abnormals().len();
+
+        let clock = Instant::now();
+        let normal_features = backbone.patch_features(&normals, &config, cache, |d, t| {
+            observer.progress(Stage::NormalFeatures, d, t)
+        })?;
+        let abnormal_features = if training.is_unsupervised() {
+            None
+        } else {
+            Some(
+                backbone.patch_features(training.abnormals(), &config, cache, |d, t| {
+                    observer.progress(Stage::AbnormalFeatures, d, t)
+                })?,
+            )
+        };
+        report.extract_seconds = clock.elapsed().as_secs_f64();
+
+        let clock = Instant::now();
+        observer.progress(Stage::NormalBank, 0, 1);
+        let bank = NormalBank::coreset(&normal_features, &config.coreset, config.seed)?;
+        observer.progress(Stage::NormalBank, 1, 1);
+        report.bank_rows = bank.len();
+        report.bank_seconds = clock.elapsed().as_secs_f64();
+
+        let dim = normal_features.dim();
+        let scorer = match abnormal_features {
+            None => Scorer::PatchCore(bank),
+            Some(abnormal) => {
+                let clock = Instant::now();
+                observer.progress(Stage::Mining, 0, 1);
+                let prototypes = if config.ablation.mining() {
+                    let search = SearchConfig::default();
+                    mine_prototypes(&abnormal, &bank, config.mining_ratio, &search)?.rows
+                } else {
+                    abnormal.rows
+                };
+                observer.progress(Stage::Mining, 1, 1);
+                report.prototypes = prototypes.dims()[0];
+                report.mine_seconds = clock.elapsed().as_secs_f64();
+                drop(bank);
+
+                let clock = Instant::now();
+                let min_alpha = if config.ablation.mixing() { 0.1 } else { 1.0 };
+                let mut mixer =
+                    LinearMixer::with_min_alpha(prototypes, min_alpha, config.seed ^ MIXER_SEED)?;
+                let discriminator = config.discriminator.init(dim, config.seed, device);
+                let epochs = config.train.epochs;
+                observer.progress(Stage::Training, 0, epochs);
+                let trained = train(
+                    discriminator,
+                    &normal_features,
+                    &mut mixer,
+                    &config.train,
+                    config.seed,
+                    |epoch, d| {
+                        observer.progress(Stage::Training, epoch.epoch, epochs);
+                        observer.epoch(epoch, d)
+                    },
+                )?;
+                report.train_seconds = clock.elapsed().as_secs_f64();
+                Scorer::Discriminator(trained)
+            }
+        };
+        Ok(Detector {
+            config,
+            backbone,
+            scorer,
+            dim,
+            report,
+            cache: cache.cloned(),
+        })
+    }
+}
+
+/// At most `max` of `normals`, drawn with `seed` and kept in their given order.
+fn sample_normals(normals: &[PathBuf], max: usize, seed: u64) -> Vec<PathBuf> {
+    if normals.len() <= max {
+        return normals.to_vec();
+    }
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut picked = sample(&mut rng, normals.len(), max).into_vec();
+    picked.sort_unstable();
+    picked.into_iter().map(|i| normals[i].clone()).collect()
+}

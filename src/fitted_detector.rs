@@ -1,0 +1,142 @@
+//! A fitted detector: scores images, draws anomaly maps.
+
+use std::path::PathBuf;
+
+use wscxr_backbone::Backbone;
+use wscxr_bank::{NormalBank, PatchFeatures, SearchConfig, patchcore_scores};
+use wscxr_detector::{Discriminator, ensure_finite, image_scores, patch_scores};
+
+use crate::WscxrError;
+use crate::cache::FeatureCache;
+use crate::config::WscxrConfig;
+use crate::fit::FitReport;
+use crate::observer::{Observer, Stage};
+use crate::weights::LoadedBackbone;
+
+/// What scores patches: the trained discriminator, or (K = 0) the distance to the normal bank.
+#[derive(Debug, Clone)]
+pub(crate) enum Scorer {
+    Discriminator(Discriminator),
+    PatchCore(NormalBank),
+}
+
+/// A fitted detector: the frozen backbone, the patch scorer and the configuration that made them.
+#[derive(Debug, Clone)]
+pub struct Detector {
+    pub(crate) config: WscxrConfig,
+    pub(crate) backbone: LoadedBackbone,
+    pub(crate) scorer: Scorer,
+    pub(crate) dim: usize,
+    pub(crate) report: FitReport,
+    pub(crate) cache: Option<FeatureCache>,
+}
+
+/// One scored image.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoredImage {
+    /// The image file.
+    pub path: PathBuf,
+    /// Image anomaly score: the maximum patch score.
+    pub score: f32,
+    /// Patch scores on the feature grid, row-major.
+    pub patch_scores: Vec<f32>,
+    /// The feature grid `(rows, columns)`.
+    pub grid: [usize; 2],
+}
+
+impl ScoredImage {
+    /// The anomaly map at `size x size` pixels (bilinear upsampling, then a Gaussian of `sigma`
+    /// pixels; the paper displays sigma 4).
+    pub fn anomaly_map(&self, size: usize, sigma: f32) -> Vec<f32> {
+        wscxr_detector::anomaly_map(&self.patch_scores, self.grid, [size, size], sigma)
+    }
+}
+
+impl Detector {
+    /// The configuration it was fitted with.
+    pub fn config(&self) -> &WscxrConfig {
+        &self.config
+    }
+
+    /// Stage timings and sizes of the fit (zeros for a loaded detector).
+    pub fn report(&self) -> &FitReport {
+        &self.report
+    }
+
+    /// The frozen backbone.
+    pub fn backbone(&self) -> &Backbone {
+        self.backbone.backbone()
+    }
+
+    /// Whether this is the unsupervised (K = 0, PatchCore) detector.
+    pub fn is_unsupervised(&self) -> bool {
+        matches!(self.scorer, Scorer::PatchCore(_))
+    }
+
+    /// Uses (and fills) a feature cache when scoring.
+    pub fn set_cache(&mut self, cache: Option<FeatureCache>) {
+        self.cache = cache;
+    }
+
+    /// Scores image files: image score and patch scores on the feature grid.
+    pub fn score(&self, paths: &[PathBuf]) -> Result<Vec<ScoredImage>, WscxrError> {
+        self.score_observed(paths, &mut ())
+    }
+
+    /// [`Detector::score`], reporting progress to `observer` ([`Stage::Scoring`], in images).
+    pub fn score_observed(
+        &self,
+        paths: &[PathBuf],
+        observer: &mut dyn Observer,
+    ) -> Result<Vec<ScoredImage>, WscxrError> {
+        if paths.is_empty() {
+            return Ok(Vec::new());
+        }
+        let features =
+            self.backbone
+                .patch_features(paths, &self.config, self.cache.as_ref(), |d, t| {
+                    observer.progress(Stage::Scoring, d, t)
+                })?;
+        let per_image = features.per_image();
+        let scores = self.patch_scores(&features)?;
+        let image_scores = image_scores(&scores, per_image);
+        Ok(paths
+            .iter()
+            .zip(scores.chunks(per_image))
+            .zip(image_scores)
+            .map(|((path, patches), score)| ScoredImage {
+                path: path.clone(),
+                score,
+                patch_scores: patches.to_vec(),
+                grid: features.grid,
+            })
+            .collect())
+    }
+
+    /// Patch scores of patch features, image-major; NaN or infinite scores are an error.
+    pub(crate) fn patch_scores(&self, features: &PatchFeatures) -> Result<Vec<f32>, WscxrError> {
+        if features.dim() != self.dim {
+            return Err(WscxrError::invalid(
+                "patch feature dimension",
+                features.dim(),
+                format!("the detector was fitted on {}", self.dim),
+            ));
+        }
+        let scores = match &self.scorer {
+            Scorer::Discriminator(d) => patch_scores(d, features)?,
+            Scorer::PatchCore(bank) => {
+                patchcore_scores(features, bank, &SearchConfig::default())?.1
+            }
+        };
+        ensure_finite(&scores, "patch scores")?;
+        Ok(scores)
+    }
+
+    /// Image scores (maximum patch score) of patch features.
+    pub(crate) fn image_scores(&self, features: &PatchFeatures) -> Result<Vec<f32>, WscxrError> {
+        Ok(image_scores(
+            &self.patch_scores(features)?,
+            features.per_image(),
+        ))
+    }
+}
