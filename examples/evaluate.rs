@@ -1,243 +1,49 @@
-//! Reproduces the paper's tables on a dataset folder: K sweep, seeds, ablations, both protocols.
+//! The evaluation protocols of `wscxr::eval` in a few lines: a K sweep under the honest protocol.
 //!
 //! ```text
-//! cargo run --release --example evaluate -- --data ../shared/data/zhanglab-dev --eval-split val \
-//!     --k 2,4,8,16 --seeds 0,1,2 [--protocol honest|oracle] [--ablation full|no-mining|no-mixing|neither]
-//!     [--unsupervised] [--json results.json]
+//! cargo run --release --example evaluate -- DATA_DIR EVAL_SPLIT
 //! ```
-//! DIR holds `train/normal`, `train/anomaly` and the split folders (`EVAL/normal`, `EVAL/anomaly`).
-//! The protocols live in the library ([`wscxr::eval`]); this program parses flags, checks every
-//! one before any work, and prints.
-
-mod common;
+//! DATA_DIR holds `train/normal`, `train/anomaly` and `EVAL_SPLIT/{normal,anomaly}`. The `wscxr`
+//! program's `evaluate` command has every option (protocols, ablations, seeds, JSON output).
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
-use clap::Parser;
-use serde_json::json;
-use wscxr::backbone::Network;
-use wscxr::eval::{Evaluation, Protocol, SplitOptions, Splits, summarize};
-use wscxr::{Ablation, FeatureCache, WscxrConfig, WscxrError};
+use wscxr::burn::prelude::Device;
+use wscxr::eval::{Evaluation, SplitOptions, Splits, summarize};
+use wscxr::{FeatureCache, WscxrConfig};
 
-#[derive(Parser)]
-#[command(about = "Evaluate WSCXR on a dataset folder")]
-struct Args {
-    /// Dataset folder with train/normal, train/anomaly and split folders.
-    #[arg(long)]
-    data: PathBuf,
-    /// Split to report on (not train).
-    #[arg(long, default_value = "test")]
-    eval_split: String,
-    /// Split whose images choose the threshold under the honest protocol.
-    #[arg(long, default_value = "val")]
-    val_split: String,
-    /// Fraction of train/ carved off (by patient) for the threshold when there is no usable val
-    /// split, in (0, 1).
-    #[arg(long, default_value_t = 0.2)]
-    val_fraction: f64,
-    /// Abnormal training images, comma-separated.
-    #[arg(long, default_value = "16", value_delimiter = ',', required = true)]
-    k: Vec<usize>,
-    /// Seeds, comma-separated.
-    #[arg(long, default_value = "0,1,2", value_delimiter = ',', required = true)]
-    seeds: Vec<u64>,
-    /// honest or oracle.
-    #[arg(long, default_value = "honest")]
-    protocol: Protocol,
-    /// xception or densenet121.
-    #[arg(long, default_value = "xception", value_parser = parse_network)]
-    backbone: Network,
-    /// ONNX file or burn record; default: the bundled Xception record.
-    #[arg(long)]
-    weights: Option<PathBuf>,
-    /// Backbone taps, comma-separated.
-    #[arg(long, default_value = "block13_out", value_delimiter = ',')]
-    layers: Vec<String>,
-    /// Input size in pixels.
-    #[arg(long, default_value_t = 256)]
-    size: usize,
-    /// Training epochs (the honest protocol reports the last).
-    #[arg(long, default_value_t = 30)]
-    epochs: usize,
-    /// Normal training images sampled per run.
-    #[arg(long, default_value_t = 500)]
-    max_normals: usize,
-    /// full, no-mining, no-mixing or neither.
-    #[arg(long, default_value = "full")]
-    ablation: Ablation,
-    /// Also report the unsupervised (K = 0, PatchCore) detector.
-    #[arg(long)]
-    unsupervised: bool,
-    /// Write every run's numbers, timings and the configuration here.
-    #[arg(long)]
-    json: Option<PathBuf>,
-    /// Feature cache folder.
-    #[arg(long, default_value = "wscxr-cache")]
-    cache: PathBuf,
-    /// burn backend: flex, ndarray or wgpu.
-    #[arg(long, default_value = "flex")]
-    backend: String,
-    /// No progress bars.
-    #[arg(long)]
-    quiet: bool,
-}
-
-fn parse_network(name: &str) -> Result<Network, String> {
-    Network::from_name(name).ok_or_else(|| format!("'{name}': use xception or densenet121"))
-}
-
-/// The flag that sets a configuration value, so that a rejected value names what to change.
-fn flag(parameter: &str) -> &'static str {
-    match parameter {
-        "layers" => "--layers",
-        "image_size" => "--size",
-        "max_normals" => "--max-normals",
-        "epochs" => "--epochs",
-        "weights" => "--weights",
-        "val fraction" => "--val-fraction",
-        "eval split" => "--eval-split",
-        "val split" => "--val-split",
-        "K" => "--k",
-        _ => "a built-in setting",
-    }
-}
-
-fn main() -> ExitCode {
-    let args = Args::parse();
-    match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-/// Adds the responsible flag to a rejected value.
-fn with_flag(e: WscxrError) -> String {
-    match e.invalid_parameter() {
-        Some(parameter) => format!("{}: {e}", flag(parameter)),
-        None => e.to_string(),
-    }
-}
-
-fn run(args: &Args) -> Result<(), String> {
-    let mut config = WscxrConfig {
-        backbone: args.backbone,
-        weights: args.weights.clone(),
-        layers: args.layers.clone(),
-        image_size: args.size,
-        max_normals: args.max_normals,
-        ablation: args.ablation,
-        ..WscxrConfig::default()
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let (Some(data), Some(eval_split)) = (args.next(), args.next()) else {
+        return Err("usage: evaluate DATA_DIR EVAL_SPLIT".into());
     };
-    config.train.epochs = args.epochs;
     let options = SplitOptions {
-        eval_split: args.eval_split.clone(),
-        val_split: args.val_split.clone(),
-        val_fraction: args.val_fraction,
-        protocol: args.protocol,
+        eval_split,
+        ..SplitOptions::default()
     };
-    // Every flag is checked before any image is read or any weight loaded.
-    config.check().map_err(with_flag)?;
-    options.check().map_err(with_flag)?;
-    let device = wscxr::device::device(&args.backend).map_err(|e| format!("--backend: {e}"))?;
-    if let Some(weights) = &args.weights
-        && !weights.is_file()
-    {
-        return Err(format!("--weights: {}: no such file", weights.display()));
-    }
-
-    let splits = Splits::from_folder(&args.data, &options).map_err(with_flag)?;
-    for &k in &args.k {
-        if k > splits.fit_abnormal_pool.len() {
-            return Err(format!(
-                "--k: K = {k} exceeds the {} abnormal images fits may draw from",
-                splits.fit_abnormal_pool.len()
-            ));
-        }
-    }
-    let cache = FeatureCache::new(&args.cache).map_err(|e| format!("--cache: {e}"))?;
-    eprintln!(
-        "protocol: {}; threshold: {}",
-        args.protocol, splits.threshold_source
-    );
-
-    let mut progress = common::Progress::new(args.quiet);
+    // Fits may only draw from what `splits` leaves them; the threshold comes from images no fit sees.
+    let splits = Splits::from_folder(&PathBuf::from(data), &options)?;
+    println!("threshold: {}", splits.threshold_source);
+    let cache = FeatureCache::new("wscxr-cache")?;
+    let device = Device::flex();
     let evaluation = Evaluation::new(
-        config.clone(),
+        WscxrConfig::default(),
         &splits,
         Some(&cache),
         &device,
-        &mut progress,
-    )
-    .map_err(with_flag)?;
-    progress.finish();
-    let mut ks = args.k.clone();
-    if args.unsupervised {
-        ks.insert(0, 0);
-    }
+        &mut (),
+    )?;
     let mut runs = Vec::new();
-    for &k in &ks {
-        for &seed in &args.seeds {
-            progress.set_prefix(format!("K={k} seed={seed} "));
-            let record = evaluation.run(k, seed, &mut progress).map_err(with_flag)?;
-            progress.finish();
-            eprintln!(
-                "K={k:<2} seed={seed}: AUROC {:.4} ACC {:.4} F1 {:.4} (fit {:.1} s)",
-                record.metrics.auroc,
-                record.metrics.accuracy,
-                record.metrics.f1,
-                record.fit_seconds
-            );
-            runs.push(record);
+    for k in [0, 2, 4, 8, 16] {
+        for seed in 0..3 {
+            runs.push(evaluation.run(k, seed, &mut ())?);
         }
     }
-    let summary = summarize(&runs);
-
-    println!(
-        "{} {} on {}/{} ({} protocol{}), ablation {}, {} seeds\nthreshold: {}\n",
-        args.backbone,
-        args.layers.join("+"),
-        args.data.display(),
-        args.eval_split,
-        args.protocol,
-        if args.protocol == Protocol::Oracle {
-            ": best epoch and threshold chosen on the eval split"
-        } else {
-            ""
-        },
-        args.ablation,
-        args.seeds.len(),
-        splits.threshold_source
-    );
-    println!("| K | AUROC | ACC | F1 |\n|---|---|---|---|");
-    for s in &summary {
-        let name = if s.k == 0 {
-            "0 (PatchCore)".to_string()
-        } else {
-            s.k.to_string()
-        };
+    for s in summarize(&runs) {
         println!(
-            "| {name} | {:.3} ± {:.3} | {:.3} ± {:.3} | {:.3} ± {:.3} |",
-            s.auroc.mean, s.auroc.std, s.accuracy.mean, s.accuracy.std, s.f1.mean, s.f1.std
+            "K = {:>2}: AUROC {:.3} ± {:.3}, ACC {:.3}, F1 {:.3}",
+            s.k, s.auroc.mean, s.auroc.std, s.accuracy.mean, s.f1.mean
         );
-    }
-    if let Some(path) = &args.json {
-        let document = json!({
-            "protocol": args.protocol,
-            "threshold_source": splits.threshold_source,
-            "data": args.data.display().to_string(),
-            "eval_split": args.eval_split,
-            "backend": args.backend,
-            "config": config,
-            "summary": summary,
-            "runs": runs,
-        });
-        let text = serde_json::to_string_pretty(&document).map_err(|e| e.to_string())?;
-        std::fs::write(path, text).map_err(|e| format!("--json: {}: {e}", path.display()))?;
-        eprintln!("wrote {}", path.display());
     }
     Ok(())
 }

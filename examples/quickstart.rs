@@ -29,7 +29,15 @@ struct Args {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let device = wscxr::device::device(&args.backend)?;
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/quickstart");
+    // Relative to the working folder, not to where the binary was built: cargo may reuse a binary
+    // built in another (since removed) checkout.
+    let root = Path::new("assets/quickstart");
+    if !root.is_dir() {
+        return Err(
+            "assets/quickstart not found: run the quickstart from the root of a wscxr checkout"
+                .into(),
+        );
+    }
     let training = TrainingSet::new(
         list_images(root.join("train/normal"))?,
         list_images(root.join("train/anomaly"))?,

@@ -66,6 +66,7 @@ impl Ablation {
 
 /// Everything [`Wscxr::fit`](crate::Wscxr::fit) needs besides the images.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct WscxrConfig {
     /// The frozen backbone (here Xception, whose ImageNet weights ship with the project).
     pub backbone: Network,

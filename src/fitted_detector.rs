@@ -13,6 +13,10 @@ use crate::fit::FitReport;
 use crate::observer::{Observer, Stage};
 use crate::weights::LoadedBackbone;
 
+/// Images whose features are held at once while scoring: 64 images of Xception `block13_out` at
+/// 256 px are 16 MiB of feature maps.
+pub const SCORING_CHUNK: usize = 64;
+
 /// What scores patches: the trained discriminator, or (K = 0) the distance to the normal bank.
 #[derive(Debug, Clone)]
 pub(crate) enum Scorer {
@@ -89,28 +93,47 @@ impl Detector {
         paths: &[PathBuf],
         observer: &mut dyn Observer,
     ) -> Result<Vec<ScoredImage>, WscxrError> {
-        if paths.is_empty() {
-            return Ok(Vec::new());
-        }
-        let features =
-            self.backbone
-                .patch_features(paths, &self.config, self.cache.as_ref(), |d, t| {
-                    observer.progress(Stage::Scoring, d, t)
+        let mut scored = Vec::with_capacity(paths.len());
+        self.score_each(paths, observer, |image| {
+            scored.push(image);
+            Ok(())
+        })?;
+        Ok(scored)
+    }
+
+    /// Scores image files a chunk at a time and hands each result to `sink` in input order, so
+    /// that memory stays constant however many images there are (features of one chunk of
+    /// [`SCORING_CHUNK`] images at a time). An error from `sink` stops scoring.
+    pub fn score_each(
+        &self,
+        paths: &[PathBuf],
+        observer: &mut dyn Observer,
+        mut sink: impl FnMut(ScoredImage) -> Result<(), WscxrError>,
+    ) -> Result<(), WscxrError> {
+        let total = paths.len();
+        for (c, chunk) in paths.chunks(SCORING_CHUNK).enumerate() {
+            let offset = c * SCORING_CHUNK;
+            let features = self.backbone.patch_features(
+                chunk,
+                &self.config,
+                self.cache.as_ref(),
+                |d, _| observer.progress(Stage::Scoring, offset + d, total),
+            )?;
+            let per_image = features.per_image();
+            let scores = self.patch_scores(&features)?;
+            let image_scores = image_scores(&scores, per_image);
+            for ((path, patches), score) in
+                chunk.iter().zip(scores.chunks(per_image)).zip(image_scores)
+            {
+                sink(ScoredImage {
+                    path: path.clone(),
+                    score,
+                    patch_scores: patches.to_vec(),
+                    grid: features.grid,
                 })?;
-        let per_image = features.per_image();
-        let scores = self.patch_scores(&features)?;
-        let image_scores = image_scores(&scores, per_image);
-        Ok(paths
-            .iter()
-            .zip(scores.chunks(per_image))
-            .zip(image_scores)
-            .map(|((path, patches), score)| ScoredImage {
-                path: path.clone(),
-                score,
-                patch_scores: patches.to_vec(),
-                grid: features.grid,
-            })
-            .collect())
+            }
+        }
+        Ok(())
     }
 
     /// Patch scores of patch features, image-major; NaN or infinite scores are an error.

@@ -3,9 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use image::{Rgb, RgbImage};
 use indicatif::{ProgressBar, ProgressStyle};
-use wscxr::backbone::{Normalization, load_image};
 use wscxr::{Observer, ScoredImage, Stage};
 
 /// A progress bar per stage name, or nothing with `quiet`.
@@ -67,41 +65,6 @@ impl Progress {
     }
 }
 
-/// A "jet"-like colour for `t` in [0, 1].
-fn colour(t: f32) -> [f32; 3] {
-    let t = t.clamp(0.0, 1.0);
-    let r = (1.5 - (4.0 * t - 3.0).abs()).clamp(0.0, 1.0);
-    let g = (1.5 - (4.0 * t - 2.0).abs()).clamp(0.0, 1.0);
-    let b = (1.5 - (4.0 * t - 1.0).abs()).clamp(0.0, 1.0);
-    [r, g, b]
-}
-
-/// Writes the image (resized to `size`) with the anomaly map overlaid, the map scaled from `low`
-/// (blue) to `high` (red).
-pub fn write_heatmap(
-    image_path: &Path,
-    map: &[f32],
-    size: usize,
-    low: f32,
-    high: f32,
-    out: &Path,
-) -> Result<(), Box<dyn std::error::Error>> {
-    // SymmetricUnit maps gray g to g / 127.5 - 1, which is easy to invert for display.
-    let input = load_image(image_path, size, Normalization::SymmetricUnit)?;
-    let mut picture = RgbImage::new(size as u32, size as u32);
-    let span = (high - low).max(f32::EPSILON);
-    for y in 0..size {
-        for x in 0..size {
-            let gray = (input.data[y * size + x] + 1.0) * 0.5;
-            let heat = colour((map[y * size + x] - low) / span);
-            let pixel = heat.map(|h| ((0.55 * gray + 0.45 * h) * 255.0).round() as u8);
-            picture.put_pixel(x as u32, y as u32, Rgb(pixel));
-        }
-    }
-    picture.save(out)?;
-    Ok(())
-}
-
 /// Writes one heatmap per scored image into `out` (named by `file_name(index, image)`), all on one
 /// colour scale so that they compare; returns the files in order.
 pub fn write_heatmaps(
@@ -121,7 +84,7 @@ pub fn write_heatmaps(
     let mut files = Vec::with_capacity(scored.len());
     for (i, (image, map)) in scored.iter().zip(&maps).enumerate() {
         let file = out.join(file_name(i, image));
-        write_heatmap(&image.path, map, size, low, high, &file)?;
+        wscxr::heatmap::overlay(&image.path, map, size, low, high)?.save(&file)?;
         files.push(file);
     }
     Ok(files)

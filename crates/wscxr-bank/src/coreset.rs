@@ -23,6 +23,7 @@ pub enum CoresetSize {
 
 /// Options of [`greedy_coreset`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct CoresetConfig {
     /// How many rows to keep.
     pub size: CoresetSize,

@@ -14,6 +14,7 @@ pub const MAX_REDUCED_DIM: usize = 65536;
 
 /// How feature maps become patch features.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct PatchConfig {
     /// Side of the averaging window (odd; official: 5). Stride 1, zero padding `p / 2`, padded
     /// zeros counted in the mean (PyTorch's `count_include_pad`).

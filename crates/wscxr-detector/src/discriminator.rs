@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 /// Shape of the discriminator.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
 pub struct DiscriminatorConfig {
     /// Hidden widths of an MLP (`Linear -> BatchNorm1d -> LeakyReLU(0.2)` per width); empty for the
     /// official single linear layer `d -> 1` without bias.

@@ -17,6 +17,7 @@ use crate::loss::hinge_loss;
 
 /// How D is trained (defaults: the official choices, 30 epochs).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct TrainConfig {
     /// Passes over the normal images.
     pub epochs: usize,

@@ -1,0 +1,199 @@
+//! `wscxr evaluate`: the paper's tables on a dataset folder: K sweep, seeds, ablations, both
+//! protocols. DIR holds `train/normal`, `train/anomaly` and the split folders (`EVAL/normal`,
+//! `EVAL/anomaly`). The protocols live in the library (`wscxr::eval`); this parses flags, checks
+//! every one before any work, and prints.
+
+use std::path::PathBuf;
+
+use serde_json::json;
+use wscxr::backbone::Network;
+use wscxr::eval::{Evaluation, Protocol, SplitOptions, Splits, summarize};
+use wscxr::{Ablation, FeatureCache, WscxrConfig};
+
+use crate::convert::parse_network;
+use crate::progress::Bars;
+use crate::with_flag;
+
+/// Flags of `wscxr evaluate`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Dataset folder with train/normal, train/anomaly and split folders.
+    #[arg(long)]
+    data: PathBuf,
+    /// Split to report on (not train).
+    #[arg(long, default_value = "test")]
+    eval_split: String,
+    /// Split whose images choose the threshold under the honest protocol.
+    #[arg(long, default_value = "val")]
+    val_split: String,
+    /// Fraction of train/ carved off (by patient) for the threshold when there is no usable val
+    /// split, in (0, 1).
+    #[arg(long, default_value_t = 0.2)]
+    val_fraction: f64,
+    /// Abnormal training images, comma-separated.
+    #[arg(long, default_value = "16", value_delimiter = ',', required = true)]
+    k: Vec<usize>,
+    /// Seeds, comma-separated.
+    #[arg(long, default_value = "0,1,2", value_delimiter = ',', required = true)]
+    seeds: Vec<u64>,
+    /// honest or oracle.
+    #[arg(long, default_value = "honest")]
+    protocol: Protocol,
+    /// xception or densenet121.
+    #[arg(long, default_value = "xception", value_parser = parse_network)]
+    backbone: Network,
+    /// ONNX file or burn record; default: the bundled Xception record.
+    #[arg(long)]
+    weights: Option<PathBuf>,
+    /// Backbone taps, comma-separated.
+    #[arg(long, default_value = "block13_out", value_delimiter = ',')]
+    layers: Vec<String>,
+    /// Input size in pixels.
+    #[arg(long, default_value_t = 256)]
+    size: usize,
+    /// Training epochs (the honest protocol reports the last).
+    #[arg(long, default_value_t = 30)]
+    epochs: usize,
+    /// Normal training images sampled per run.
+    #[arg(long, default_value_t = 500)]
+    max_normals: usize,
+    /// full, no-mining, no-mixing or neither.
+    #[arg(long, default_value = "full")]
+    ablation: Ablation,
+    /// Also report the unsupervised (K = 0, PatchCore) detector.
+    #[arg(long)]
+    unsupervised: bool,
+    /// Write every run's numbers, timings and the configuration here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Feature cache folder.
+    #[arg(long, default_value = "wscxr-cache")]
+    cache: PathBuf,
+    /// burn backend: flex, ndarray or wgpu.
+    #[arg(long, default_value = "flex")]
+    backend: String,
+    /// No progress bars.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// Runs `wscxr evaluate`.
+pub fn run(args: &Args) -> Result<(), String> {
+    let mut config = WscxrConfig {
+        backbone: args.backbone,
+        weights: args.weights.clone(),
+        layers: args.layers.clone(),
+        image_size: args.size,
+        max_normals: args.max_normals,
+        ablation: args.ablation,
+        ..WscxrConfig::default()
+    };
+    config.train.epochs = args.epochs;
+    let options = SplitOptions {
+        eval_split: args.eval_split.clone(),
+        val_split: args.val_split.clone(),
+        val_fraction: args.val_fraction,
+        protocol: args.protocol,
+    };
+    // Every flag is checked before any image is read or any weight loaded.
+    config.check().map_err(with_flag)?;
+    options.check().map_err(with_flag)?;
+    let device = wscxr::device::device(&args.backend).map_err(|e| format!("--backend: {e}"))?;
+    if let Some(weights) = &args.weights
+        && !weights.is_file()
+    {
+        return Err(format!("--weights: {}: no such file", weights.display()));
+    }
+
+    let splits = Splits::from_folder(&args.data, &options).map_err(with_flag)?;
+    for &k in &args.k {
+        if k > splits.fit_abnormal_pool.len() {
+            return Err(format!(
+                "--k: K = {k} exceeds the {} abnormal images fits may draw from",
+                splits.fit_abnormal_pool.len()
+            ));
+        }
+    }
+    let cache = FeatureCache::new(&args.cache).map_err(|e| format!("--cache: {e}"))?;
+    eprintln!(
+        "protocol: {}; threshold: {}",
+        args.protocol, splits.threshold_source
+    );
+
+    let mut progress = Bars::new(args.quiet);
+    let evaluation = Evaluation::new(
+        config.clone(),
+        &splits,
+        Some(&cache),
+        &device,
+        &mut progress,
+    )
+    .map_err(with_flag)?;
+    progress.finish();
+    let mut ks = args.k.clone();
+    if args.unsupervised {
+        ks.insert(0, 0);
+    }
+    let mut runs = Vec::new();
+    for &k in &ks {
+        for &seed in &args.seeds {
+            progress.set_prefix(format!("K={k} seed={seed} "));
+            let record = evaluation.run(k, seed, &mut progress).map_err(with_flag)?;
+            progress.finish();
+            eprintln!(
+                "K={k:<2} seed={seed}: AUROC {:.4} ACC {:.4} F1 {:.4} (fit {:.1} s)",
+                record.metrics.auroc,
+                record.metrics.accuracy,
+                record.metrics.f1,
+                record.fit_seconds
+            );
+            runs.push(record);
+        }
+    }
+    let summary = summarize(&runs);
+
+    println!(
+        "{} {} on {}/{} ({} protocol{}), ablation {}, {} seeds\nthreshold: {}\n",
+        args.backbone,
+        args.layers.join("+"),
+        args.data.display(),
+        args.eval_split,
+        args.protocol,
+        if args.protocol == Protocol::Oracle {
+            ": best epoch and threshold chosen on the eval split"
+        } else {
+            ""
+        },
+        args.ablation,
+        args.seeds.len(),
+        splits.threshold_source
+    );
+    println!("| K | AUROC | ACC | F1 |\n|---|---|---|---|");
+    for s in &summary {
+        let name = if s.k == 0 {
+            "0 (PatchCore)".to_string()
+        } else {
+            s.k.to_string()
+        };
+        println!(
+            "| {name} | {:.3} ± {:.3} | {:.3} ± {:.3} | {:.3} ± {:.3} |",
+            s.auroc.mean, s.auroc.std, s.accuracy.mean, s.accuracy.std, s.f1.mean, s.f1.std
+        );
+    }
+    if let Some(path) = &args.json {
+        let document = json!({
+            "protocol": args.protocol,
+            "threshold_source": splits.threshold_source,
+            "data": args.data.display().to_string(),
+            "eval_split": args.eval_split,
+            "backend": args.backend,
+            "config": config,
+            "summary": summary,
+            "runs": runs,
+        });
+        let text = serde_json::to_string_pretty(&document).map_err(|e| e.to_string())?;
+        std::fs::write(path, text).map_err(|e| format!("--json: {}: {e}", path.display()))?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}

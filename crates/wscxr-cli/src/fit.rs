@@ -1,0 +1,92 @@
+//! `wscxr fit`: fit a detector on folders of normal and abnormal X-rays and save it.
+
+use std::path::PathBuf;
+
+use wscxr::{FeatureCache, TrainingSet, Wscxr, WscxrConfig, list_images};
+
+use crate::progress::Bars;
+use crate::{config_file, with_flag};
+
+/// Flags of `wscxr fit`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Folder of normal X-rays.
+    #[arg(long)]
+    normal: PathBuf,
+    /// Folder of the K known-abnormal X-rays; without it the detector is unsupervised (K = 0).
+    #[arg(long)]
+    abnormal: Option<PathBuf>,
+    /// Where the detector is saved.
+    #[arg(long)]
+    out: PathBuf,
+    /// TOML or JSON file with any `WscxrConfig` fields (the rest keep the official defaults).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Overrides the configuration's seed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Overrides the configuration's training epochs.
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Feature cache folder (extracts each image once across fits).
+    #[arg(long)]
+    cache: Option<PathBuf>,
+    /// burn backend: flex, ndarray or wgpu.
+    #[arg(long, default_value = "flex")]
+    backend: String,
+    /// No progress bars.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// Runs `wscxr fit`.
+pub fn run(args: &Args) -> Result<(), String> {
+    let mut config = match &args.config {
+        Some(path) => config_file::read(path)?,
+        None => WscxrConfig::default(),
+    };
+    if let Some(seed) = args.seed {
+        config.seed = seed;
+    }
+    if let Some(epochs) = args.epochs {
+        config.train.epochs = epochs;
+    }
+    let method = Wscxr::new(config).map_err(with_flag)?;
+    let device = wscxr::device::device(&args.backend).map_err(|e| format!("--backend: {e}"))?;
+    let normals = list_images(&args.normal).map_err(|e| format!("--normal: {e}"))?;
+    let abnormals = match &args.abnormal {
+        Some(dir) => list_images(dir).map_err(|e| format!("--abnormal: {e}"))?,
+        None => Vec::new(),
+    };
+    let cache = match &args.cache {
+        Some(dir) => Some(FeatureCache::new(dir).map_err(|e| format!("--cache: {e}"))?),
+        None => None,
+    };
+    tracing::info!(
+        normal = normals.len(),
+        abnormal = abnormals.len(),
+        "fitting"
+    );
+    let mut bars = Bars::new(args.quiet);
+    let mut method = method.observer(&mut bars);
+    if let Some(cache) = &cache {
+        method = method.cache(cache);
+    }
+    let detector = method
+        .fit(&TrainingSet::new(normals, abnormals), &device)
+        .map_err(with_flag)?;
+    bars.finish();
+    detector
+        .save(&args.out)
+        .map_err(|e| format!("--out: {e}"))?;
+    let report = detector.report();
+    println!(
+        "fitted on {} normal + {} abnormal images (bank {} rows, {} prototypes); saved {}",
+        report.normal_images,
+        report.abnormal_images,
+        report.bank_rows,
+        report.prototypes,
+        args.out.display()
+    );
+    Ok(())
+}
