@@ -10,7 +10,7 @@
 //! A dataset folder holds `train/normal`, `train/anomaly` and split folders (`val/normal`,
 //! `val/anomaly`, ...).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -18,8 +18,6 @@ use std::time::Instant;
 use burn::prelude::*;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
-use rand::seq::index::sample;
 use serde::{Deserialize, Serialize};
 use wscxr_bank::PatchFeatures;
 use wscxr_detector::{Discriminator, EpochReport, image_scores, patch_scores};
@@ -31,6 +29,9 @@ use crate::data::{draw_abnormal, file_sha256, list_images};
 use crate::fit::{FitReport, Wscxr};
 use crate::metrics::{Metrics, evaluate, youden_threshold};
 use crate::observer::{Observer, Stage};
+use crate::patients::carve_by_patient;
+pub use crate::patients::patient_id;
+pub use crate::training_set::LabelledImages;
 use crate::training_set::TrainingSet;
 use crate::weights::LoadedBackbone;
 
@@ -76,53 +77,6 @@ impl std::str::FromStr for Protocol {
 impl std::fmt::Display for Protocol {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
-    }
-}
-
-/// Images with their labels (`true` = abnormal), normal ones first.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct LabelledImages {
-    /// The image files.
-    pub paths: Vec<PathBuf>,
-    /// One label per file.
-    pub labels: Vec<bool>,
-}
-
-impl LabelledImages {
-    /// `normal` images labelled normal, then `anomaly` images labelled abnormal.
-    pub fn new(normal: Vec<PathBuf>, anomaly: Vec<PathBuf>) -> Self {
-        let labels = normal
-            .iter()
-            .map(|_| false)
-            .chain(anomaly.iter().map(|_| true))
-            .collect();
-        Self {
-            paths: normal.into_iter().chain(anomaly).collect(),
-            labels,
-        }
-    }
-
-    /// The images of `dir/normal` and `dir/anomaly`.
-    pub fn from_folder(dir: &Path) -> Result<Self, WscxrError> {
-        Ok(Self::new(
-            list_images(dir.join("normal"))?,
-            list_images(dir.join("anomaly"))?,
-        ))
-    }
-
-    /// How many images.
-    pub fn len(&self) -> usize {
-        self.paths.len()
-    }
-
-    /// No image.
-    pub fn is_empty(&self) -> bool {
-        self.paths.is_empty()
-    }
-
-    /// How many are abnormal.
-    pub fn abnormal(&self) -> usize {
-        self.labels.iter().filter(|&&l| l).count()
     }
 }
 
@@ -366,81 +320,6 @@ impl Splits {
             }
         }
         Ok(())
-    }
-}
-
-/// The patient a ZhangLab file name belongs to: `person123_bacteria_456` → `person123`,
-/// `IM-0115-0001` → `IM-0115`, `NORMAL2-IM-0381-0001` → `NORMAL2-IM-0381`. `None` for other
-/// names (each such image counts as its own patient).
-pub fn patient_id(path: &Path) -> Option<String> {
-    let stem = path.file_stem()?.to_str()?;
-    if let Some(rest) = stem.strip_prefix("person") {
-        let digits = rest.chars().take_while(char::is_ascii_digit).count();
-        return (digits > 0 && rest[digits..].starts_with('_'))
-            .then(|| format!("person{}", &rest[..digits]));
-    }
-    let (prefix, rest) = match stem.strip_prefix("NORMAL2-") {
-        Some(rest) => ("NORMAL2-", rest),
-        None => ("", stem),
-    };
-    let mut parts = rest.split('-');
-    match (parts.next(), parts.next(), parts.next()) {
-        (Some("IM"), Some(patient), Some(_))
-            if !patient.is_empty() && patient.chars().all(|c| c.is_ascii_digit()) =>
-        {
-            Some(format!("{prefix}IM-{patient}"))
-        }
-        _ => None,
-    }
-}
-
-struct Carve {
-    images: Vec<PathBuf>,
-    patients: usize,
-    image_carve_would_split: usize,
-}
-
-/// Moves about `fraction` of `pool`'s images, whole patients at a time, out of `pool`; both parts
-/// stay sorted.
-fn carve_by_patient(pool: &mut Vec<PathBuf>, fraction: f64, rng: &mut StdRng) -> Carve {
-    let target = ((pool.len() as f64) * fraction).round() as usize;
-    let key = |path: &PathBuf| patient_id(path).unwrap_or_else(|| path.display().to_string());
-    // What carving single images with the same seed would have done, to report what it splits.
-    let mut image_rng = rng.clone();
-    let single: Vec<usize> = sample(&mut image_rng, pool.len(), target).into_vec();
-    let mut carved_of: BTreeMap<String, (usize, usize)> = BTreeMap::new();
-    for (i, path) in pool.iter().enumerate() {
-        let entry = carved_of.entry(key(path)).or_default();
-        if single.contains(&i) {
-            entry.0 += 1;
-        } else {
-            entry.1 += 1;
-        }
-    }
-    let image_carve_would_split = carved_of.values().filter(|(c, k)| *c > 0 && *k > 0).count();
-
-    let mut patients: Vec<String> = carved_of.into_keys().collect();
-    patients.shuffle(rng);
-    let mut size: HashMap<String, usize> = HashMap::new();
-    for path in pool.iter() {
-        *size.entry(key(path)).or_default() += 1;
-    }
-    let mut chosen = std::collections::HashSet::new();
-    let mut taken = 0;
-    for patient in patients {
-        if taken >= target {
-            break;
-        }
-        taken += size[&patient];
-        chosen.insert(patient);
-    }
-    let (carved, kept): (Vec<PathBuf>, Vec<PathBuf>) =
-        pool.drain(..).partition(|p| chosen.contains(&key(p)));
-    *pool = kept;
-    Carve {
-        images: carved,
-        patients: chosen.len(),
-        image_carve_would_split,
     }
 }
 

@@ -13,14 +13,29 @@ use wscxr_detector::train;
 
 use crate::WscxrError;
 use crate::cache::FeatureCache;
+use crate::calibration::{Calibration, ThresholdRule};
 use crate::config::WscxrConfig;
 use crate::fitted_detector::{Detector, Scorer};
 use crate::observer::{Observer, Stage};
-use crate::training_set::TrainingSet;
+use crate::patients::carve_by_patient;
+use crate::training_set::{LabelledImages, TrainingSet};
 use crate::weights::LoadedBackbone;
 
 /// Mixes the fit's seed for the mixer, so that its draws differ from the coreset's.
 const MIXER_SEED: u64 = 0x6d69_7865;
+/// Mixes the fit's seed for carving calibration images off the normal ones.
+const CALIBRATION_SEED: u64 = 0x6361_6c69;
+
+/// The images that calibrate a fitted detector (its threshold and normalised scores); no fit sees
+/// them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Validation {
+    /// These labelled images.
+    Images(LabelledImages),
+    /// This fraction (in (0, 1)) of the normal training images, carved off whole patients at a
+    /// time before fitting. Normal images only: use [`ThresholdRule::Specificity`].
+    CarveNormals(f64),
+}
 
 /// Seconds spent in each stage of a fit, and the sizes it worked with.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -57,6 +72,7 @@ pub struct Wscxr<'a> {
     config: WscxrConfig,
     cache: Option<&'a FeatureCache>,
     observer: Option<&'a mut dyn Observer>,
+    calibration: Option<(Validation, ThresholdRule)>,
 }
 
 impl<'a> Wscxr<'a> {
@@ -67,7 +83,16 @@ impl<'a> Wscxr<'a> {
             config,
             cache: None,
             observer: None,
+            calibration: None,
         })
+    }
+
+    /// Calibrates the fitted detector on `validation` with `rule`: it then stores a threshold and
+    /// the normal validation scores' quantiles, and scoring returns decisions and normalised
+    /// scores.
+    pub fn calibrate(mut self, validation: Validation, rule: ThresholdRule) -> Self {
+        self.calibration = Some((validation, rule));
+        self
     }
 
     /// Reads backbone features from (and adds them to) `cache`.
@@ -95,6 +120,7 @@ impl<'a> Wscxr<'a> {
             config,
             cache,
             observer,
+            calibration,
         } = self;
         let mut none = ();
         let observer: &mut dyn Observer = match observer {
@@ -108,9 +134,38 @@ impl<'a> Wscxr<'a> {
                 "a fit needs at least one normal training image",
             ));
         }
+        let mut fit_normals = training.normals().to_vec();
+        let validation = match &calibration {
+            None => None,
+            Some((Validation::Images(images), rule)) => Some((images.clone(), *rule)),
+            Some((Validation::CarveNormals(fraction), rule)) => {
+                if !(*fraction > 0.0 && *fraction < 1.0) {
+                    return Err(WscxrError::invalid(
+                        "calibration fraction",
+                        fraction,
+                        "must be in (0, 1)",
+                    ));
+                }
+                let mut rng = StdRng::seed_from_u64(config.seed ^ CALIBRATION_SEED);
+                let carved = carve_by_patient(&mut fit_normals, *fraction, &mut rng);
+                if carved.images.is_empty() || fit_normals.is_empty() {
+                    return Err(WscxrError::invalid(
+                        "calibration fraction",
+                        fraction,
+                        format!(
+                            "leaves {} of {} normal images for calibration and {} for fitting",
+                            carved.images.len(),
+                            training.normals().len(),
+                            fit_normals.len()
+                        ),
+                    ));
+                }
+                Some((LabelledImages::new(carved.images, Vec::new()), *rule))
+            }
+        };
         let mut report = FitReport::default();
         let backbone = LoadedBackbone::load(&config, device)?;
-        let normals = sample_normals(training.normals(), config.max_normals, config.seed);
+        let normals = sample_normals(&fit_normals, config.max_normals, config.seed);
         report.normal_images = normals.len();
         report.abnormal_images = training.abnormals().len();
 
@@ -175,14 +230,26 @@ impl<'a> Wscxr<'a> {
                 Scorer::Discriminator(trained)
             }
         };
-        Ok(Detector {
+        let mut detector = Detector {
             config,
             backbone,
             scorer,
             dim,
             report,
             cache: cache.cloned(),
-        })
+            calibration: None,
+        };
+        if let Some((images, rule)) = validation {
+            let features = detector.backbone.patch_features(
+                &images.paths,
+                &detector.config,
+                cache,
+                |d, t| observer.progress(Stage::Calibration, d, t),
+            )?;
+            let scores = detector.image_scores(&features)?;
+            detector.calibration = Some(Calibration::fit(&scores, &images.labels, rule)?);
+        }
+        Ok(detector)
     }
 }
 

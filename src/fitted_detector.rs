@@ -8,6 +8,7 @@ use wscxr_detector::{Discriminator, ensure_finite, image_scores, patch_scores};
 
 use crate::WscxrError;
 use crate::cache::FeatureCache;
+use crate::calibration::Calibration;
 use crate::config::WscxrConfig;
 use crate::fit::FitReport;
 use crate::observer::{Observer, Stage};
@@ -33,6 +34,7 @@ pub struct Detector {
     pub(crate) dim: usize,
     pub(crate) report: FitReport,
     pub(crate) cache: Option<FeatureCache>,
+    pub(crate) calibration: Option<Calibration>,
 }
 
 /// One scored image.
@@ -42,6 +44,11 @@ pub struct ScoredImage {
     pub path: PathBuf,
     /// Image anomaly score: the maximum patch score.
     pub score: f32,
+    /// With a calibrated detector: where the score falls among the normal validation scores,
+    /// in [0, 1] (1: above every one of them).
+    pub normalized: Option<f32>,
+    /// With a calibrated detector: whether the score reaches its threshold.
+    pub abnormal: Option<bool>,
     /// Patch scores on the feature grid, row-major.
     pub patch_scores: Vec<f32>,
     /// The feature grid `(rows, columns)`.
@@ -70,6 +77,11 @@ impl Detector {
     /// The frozen backbone.
     pub fn backbone(&self) -> &Backbone {
         self.backbone.backbone()
+    }
+
+    /// The threshold and normal score quantiles, when the detector was calibrated.
+    pub fn calibration(&self) -> Option<&Calibration> {
+        self.calibration.as_ref()
     }
 
     /// Whether this is the unsupervised (K = 0, PatchCore) detector.
@@ -125,9 +137,12 @@ impl Detector {
             for ((path, patches), score) in
                 chunk.iter().zip(scores.chunks(per_image)).zip(image_scores)
             {
+                let calibration = self.calibration.as_ref();
                 sink(ScoredImage {
                     path: path.clone(),
                     score,
+                    normalized: calibration.map(|c| c.normalized(score)),
+                    abnormal: calibration.map(|c| c.is_abnormal(score)),
                     patch_scores: patches.to_vec(),
                     grid: features.grid,
                 })?;

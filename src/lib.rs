@@ -42,6 +42,7 @@
 //! see [`device`].
 
 mod cache;
+mod calibration;
 mod config;
 mod data;
 pub mod device;
@@ -49,8 +50,10 @@ mod error;
 pub mod eval;
 mod fit;
 mod fitted_detector;
+pub mod heatmap;
 pub mod metrics;
 mod observer;
+mod patients;
 mod persist;
 mod training_set;
 mod weights;
@@ -58,14 +61,15 @@ mod weights;
 /// The burn version this crate is built on, so that callers name the same `Device` and `Tensor`.
 pub use burn;
 pub use cache::FeatureCache;
+pub use calibration::{Calibration, ThresholdRule};
 pub use config::{Ablation, IMAGE_SIZE_RANGE, MAX_BATCH_SIZE, WscxrConfig};
 pub use data::{draw_abnormal, file_sha256, list_images};
 pub use error::WscxrError;
-pub use fit::{FitReport, Wscxr};
+pub use fit::{FitReport, Validation, Wscxr};
 pub use fitted_detector::{Detector, SCORING_CHUNK, ScoredImage};
 pub use observer::{Observer, Stage};
 pub use persist::FORMAT_VERSION;
-pub use training_set::TrainingSet;
+pub use training_set::{LabelledImages, TrainingSet};
 pub use weights::{BUNDLED_XCEPTION_SHA256, LoadedBackbone, WEIGHTS_DIR_VAR, WeightsStore};
 pub use wscxr_backbone as backbone;
 pub use wscxr_bank as bank;

@@ -19,6 +19,8 @@ pub enum Stage {
     Mining,
     /// Discriminator training (counted in epochs).
     Training,
+    /// Scoring the validation images that calibrate the detector (counted in images).
+    Calibration,
     /// Scoring images (counted in images).
     Scoring,
 }
@@ -32,6 +34,7 @@ impl Stage {
             Stage::NormalBank => "normal bank",
             Stage::Mining => "mining",
             Stage::Training => "training",
+            Stage::Calibration => "calibration",
             Stage::Scoring => "scoring",
         }
     }

@@ -163,6 +163,7 @@ impl Detector {
             dim: header.dim,
             report: FitReport::default(),
             cache: None,
+            calibration: None,
         })
     }
 }

@@ -1,6 +1,11 @@
 //! The images a detector is fitted on: many normal ones and K abnormal ones.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::WscxrError;
+use crate::data::list_images;
 
 /// Normal training images and the K known-abnormal ones (image-level labels only).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -47,5 +52,52 @@ impl TrainingSet {
     /// K = 0.
     pub fn is_unsupervised(&self) -> bool {
         self.abnormals.is_empty()
+    }
+}
+
+/// Images with their labels (`true` = abnormal), normal ones first.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct LabelledImages {
+    /// The image files.
+    pub paths: Vec<PathBuf>,
+    /// One label per file.
+    pub labels: Vec<bool>,
+}
+
+impl LabelledImages {
+    /// `normal` images labelled normal, then `anomaly` images labelled abnormal.
+    pub fn new(normal: Vec<PathBuf>, anomaly: Vec<PathBuf>) -> Self {
+        let labels = normal
+            .iter()
+            .map(|_| false)
+            .chain(anomaly.iter().map(|_| true))
+            .collect();
+        Self {
+            paths: normal.into_iter().chain(anomaly).collect(),
+            labels,
+        }
+    }
+
+    /// The images of `dir/normal` and `dir/anomaly`.
+    pub fn from_folder(dir: &Path) -> Result<Self, WscxrError> {
+        Ok(Self::new(
+            list_images(dir.join("normal"))?,
+            list_images(dir.join("anomaly"))?,
+        ))
+    }
+
+    /// How many images.
+    pub fn len(&self) -> usize {
+        self.paths.len()
+    }
+
+    /// No image.
+    pub fn is_empty(&self) -> bool {
+        self.paths.is_empty()
+    }
+
+    /// How many are abnormal.
+    pub fn abnormal(&self) -> usize {
+        self.labels.iter().filter(|&&l| l).count()
     }
 }

@@ -2,7 +2,10 @@
 
 use std::path::PathBuf;
 
-use wscxr::{FeatureCache, TrainingSet, Wscxr, WscxrConfig, list_images};
+use wscxr::{
+    FeatureCache, LabelledImages, ThresholdRule, TrainingSet, Validation, Wscxr, WscxrConfig,
+    list_images,
+};
 
 use crate::progress::Bars;
 use crate::{config_file, with_flag};
@@ -28,6 +31,21 @@ pub struct Args {
     /// Overrides the configuration's training epochs.
     #[arg(long)]
     epochs: Option<usize>,
+    /// Calibrate on this folder's `normal/` and `anomaly/` images (threshold: Youden's J, unless
+    /// `--rule` says otherwise). Without it, `--calibration-fraction` of the normal images are
+    /// carved off (by patient) and the threshold keeps `--specificity` of them below it.
+    #[arg(long)]
+    calibrate_on: Option<PathBuf>,
+    /// Fraction of the normal images carved off for calibration when there is no
+    /// `--calibrate-on`, in (0, 1).
+    #[arg(long, default_value_t = 0.2)]
+    calibration_fraction: f64,
+    /// Threshold rule: youden, max-f1 or specificity (normal images alone suffice for the last).
+    #[arg(long)]
+    rule: Option<String>,
+    /// Specificity kept by the specificity rule, in (0, 1].
+    #[arg(long, default_value_t = 0.95)]
+    specificity: f64,
     /// Feature cache folder (extracts each image once across fits).
     #[arg(long)]
     cache: Option<PathBuf>,
@@ -51,7 +69,41 @@ pub fn run(args: &Args) -> Result<(), String> {
     if let Some(epochs) = args.epochs {
         config.train.epochs = epochs;
     }
-    let method = Wscxr::new(config).map_err(with_flag)?;
+    if !(args.specificity > 0.0 && args.specificity <= 1.0) {
+        return Err(format!(
+            "--specificity: {} is not in (0, 1]",
+            args.specificity
+        ));
+    }
+    let specificity = ThresholdRule::Specificity(args.specificity);
+    let rule = match args.rule.as_deref() {
+        None if args.calibrate_on.is_some() => ThresholdRule::Youden,
+        None | Some("specificity") => specificity,
+        Some("youden") => ThresholdRule::Youden,
+        Some("max-f1") => ThresholdRule::MaxF1,
+        Some(other) => {
+            return Err(format!(
+                "--rule: '{other}': use youden, max-f1 or specificity"
+            ));
+        }
+    };
+    let validation = match &args.calibrate_on {
+        Some(dir) => Validation::Images(
+            LabelledImages::from_folder(dir).map_err(|e| format!("--calibrate-on: {e}"))?,
+        ),
+        None if args.calibration_fraction > 0.0 && args.calibration_fraction < 1.0 => {
+            Validation::CarveNormals(args.calibration_fraction)
+        }
+        None => {
+            return Err(format!(
+                "--calibration-fraction: {} is not in (0, 1)",
+                args.calibration_fraction
+            ));
+        }
+    };
+    let method = Wscxr::new(config)
+        .map_err(with_flag)?
+        .calibrate(validation, rule);
     let device = wscxr::device::device(&args.backend).map_err(|e| format!("--backend: {e}"))?;
     let normals = list_images(&args.normal).map_err(|e| format!("--normal: {e}"))?;
     let abnormals = match &args.abnormal {
@@ -88,5 +140,11 @@ pub fn run(args: &Args) -> Result<(), String> {
         report.prototypes,
         args.out.display()
     );
+    if let Some(c) = detector.calibration() {
+        println!(
+            "calibrated on {} normal + {} abnormal images: threshold {:.4} ({:?})",
+            c.normal_images, c.abnormal_images, c.threshold, c.rule
+        );
+    }
     Ok(())
 }

@@ -6,8 +6,8 @@
 //! wscxr evaluate --data DIR --eval-split val --k 2,4,8,16 --seeds 0,1,2
 //! wscxr convert --network xception --onnx FILE --out FILE.bpk [--half]
 //! ```
-//! Logs go to standard error, filtered by `RUST_LOG` (default `warn`; `RUST_LOG=info` shows each
-//! stage). Every flag is checked before any work; a bad one ends the program with a one-line error
+//! Logs go to standard error at the level `RUST_LOG` names (default `warn`; `RUST_LOG=info` shows
+//! each stage). Every flag is checked before any work; a bad one ends the program with a one-line error
 //! naming it.
 
 mod config_file;
@@ -56,12 +56,16 @@ fn main() -> ExitCode {
         }
         Err(e) => e.exit(),
     };
+    // RUST_LOG names the most verbose level shown (error, warn, info, debug, trace); per-module
+    // filters would need `tracing-subscriber`'s regex engine, whose extra features rebuild burn.
+    let level = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|v| v.parse::<tracing::level_filters::LevelFilter>().ok())
+        .unwrap_or(tracing::level_filters::LevelFilter::WARN);
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
+        .with_max_level(level)
         .with_writer(std::io::stderr)
+        .with_ansi(false)
         .init();
     let result = match &cli.command {
         Command::Fit(args) => fit::run(args),

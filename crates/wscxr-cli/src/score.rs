@@ -37,7 +37,12 @@ pub struct Args {
 #[derive(Serialize)]
 struct Row<'a> {
     path: &'a str,
+    /// The raw score (maximum patch score).
     score: f32,
+    /// Calibrated detectors: the score's place among normal validation scores, in [0, 1].
+    normalized: Option<f32>,
+    /// Calibrated detectors: whether the score reaches the stored threshold.
+    abnormal: Option<bool>,
 }
 
 /// Runs `wscxr score`.
@@ -78,6 +83,8 @@ pub fn run(args: &Args) -> Result<(), String> {
             csv.serialize(Row {
                 path: &path,
                 score: image.score,
+                normalized: image.normalized,
+                abnormal: image.abnormal,
             })
             .map_err(|e| wscxr::WscxrError::Data {
                 path: image.path.clone(),

@@ -15,9 +15,6 @@ pub struct Shard {
 }
 
 impl Shard {
-    /// The whole input.
-    pub const ALL: Shard = Shard { index: 0, count: 1 };
-
     /// The positions of this part among `len` inputs.
     pub fn range(self, len: usize) -> Range<usize> {
         // u128 so that index * len cannot overflow.

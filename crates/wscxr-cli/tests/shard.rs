@@ -71,7 +71,10 @@ fn sharded_scores_concatenate_to_the_unsharded_csv() {
         1 + 12,
         "a header and 12 images:\n{whole}"
     );
-    assert!(whole.starts_with("path,score\n"));
+    assert!(
+        whole.starts_with("path,score,normalized,abnormal\n"),
+        "{whole}"
+    );
     let parts: String = ["0/5", "1/5", "2/5", "3/5", "4/5"].map(csv_of).concat();
     assert_eq!(parts, whole);
 }
