@@ -319,11 +319,6 @@ fn check_header(header: &Header, payload_len: u64) -> Result<(), String> {
                 return Err("a discriminator file declares bank rows".into());
             }
             let hidden = &header.config.discriminator.hidden;
-            if hidden.len() > MAX_HIDDEN_LAYERS || hidden.iter().any(|&w| w == 0 || w > MAX_WIDTH) {
-                return Err(format!(
-                    "hidden layers {hidden:?}: at most {MAX_HIDDEN_LAYERS}, widths 1..={MAX_WIDTH}"
-                ));
-            }
             // Linear weight and bias, then batch norm's gamma, beta, mean and variance; the
             // head has no bias.
             let mut params = 0u64;
@@ -375,6 +370,12 @@ fn check_config(config: &WscxrConfig) -> Result<(), String> {
         return Err(format!(
             "reduce_to {:?} out of range",
             config.patch.reduce_to
+        ));
+    }
+    let hidden = &config.discriminator.hidden;
+    if hidden.len() > MAX_HIDDEN_LAYERS || hidden.iter().any(|&w| w == 0 || w > MAX_WIDTH) {
+        return Err(format!(
+            "hidden layers {hidden:?}: at most {MAX_HIDDEN_LAYERS}, widths 1..={MAX_WIDTH}"
         ));
     }
     if config.batch_size == 0 || config.max_normals == 0 {

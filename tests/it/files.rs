@@ -63,8 +63,7 @@ fn resigned(bytes: &[u8], header: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Loads `bytes` from a file: `Err` must come back, as a `DetectorFile` error naming the file
-/// unless `any_error`.
+/// Writes `bytes` to a file and loads it.
 fn load_bytes(dir: &Path, bytes: &[u8], device: &Device) -> Result<Detector, WscxrError> {
     let path = dir.join("mutant.wscxr");
     std::fs::write(&path, bytes).unwrap();
@@ -190,10 +189,6 @@ fn hostile_headers_with_valid_checksums_are_refused() {
                 serde_json::json!([1u64 << 40]),
             ),
             ("/config/discriminator/hidden", serde_json::json!([0])),
-            (
-                "/config/discriminator/hidden",
-                serde_json::json!([4096, 4096]),
-            ),
             ("/config/patch/patch_size", serde_json::json!(99999)),
             ("/config/patch/patch_size", serde_json::json!(4)),
             ("/config/patch/reduce_to", huge.clone()),
@@ -205,6 +200,15 @@ fn hostile_headers_with_valid_checksums_are_refused() {
             ("/scorer", serde_json::json!("something-else")),
             ("/backbone", serde_json::json!("densenet121")),
         ];
+        let mut edits = edits;
+        if name == "mlp" {
+            // Valid widths, but far more parameters than the payload holds.
+            edits.push((
+                "/config/discriminator/hidden",
+                serde_json::json!([4096, 4096]),
+            ));
+            edits.push(("/bank_rows", serde_json::json!(1)));
+        }
         for (pointer, value) in edits {
             let mut edited = header.clone();
             *edited.pointer_mut(pointer).unwrap() = value.clone();

@@ -265,10 +265,6 @@ fn training_separates_normals_from_fakes() {
     )
     .unwrap();
     assert!(losses.iter().all(|l| l.is_finite()), "{losses:?}");
-    assert!(
-        losses[losses.len() - 1] < 0.5 * losses[0],
-        "the loss should fall: {losses:?}"
-    );
     let normal_scores = patch_scores(&trained, normals).unwrap();
     let proto_scores = patch_scores(&trained, prototypes).unwrap();
     let worst_normal = normal_scores
