@@ -70,9 +70,9 @@ fn test_auroc(detector: &Detector, data: &Quickstart) -> f64 {
 }
 
 /// The official configuration (256 px, Xception block13_out, linear D, 30 epochs), K = 4. It
-/// reaches AUROC 0.917 (33 of 36 abnormal-normal pairs ordered correctly); the floor leaves room
-/// for small numerical drift across backends and burn versions, and is far above the 0.5 of a
-/// detector that does not detect, or the 0.083 of one whose score sign is flipped.
+/// reaches AUROC 0.917 (33 of 36 abnormal-normal pairs ordered correctly); the floor 0.80 allows
+/// four pairs fewer, for numerical drift across backends and burn versions, and is far above
+/// the 0.5 of a detector that does not detect, or the 0.083 of one whose score sign is flipped.
 #[test]
 fn fitted_detector_ranks_abnormal_above_normal() {
     let data = quickstart();
@@ -88,7 +88,8 @@ fn fitted_detector_ranks_abnormal_above_normal() {
 }
 
 /// K = 0: the unsupervised PatchCore detector (max distance to the normal bank) on the same
-/// split reaches AUROC UNSUPERVISED_REACHES; it is the baseline the weak supervision improves on.
+/// split reaches AUROC 0.750 (27 of 36 pairs), the baseline that the four abnormal images raise
+/// to 0.917. The floor allows three pairs fewer; a detector ranking at random sits at 0.5.
 #[test]
 fn unsupervised_detector_ranks_abnormal_above_normal() {
     let data = quickstart();
@@ -96,5 +97,5 @@ fn unsupervised_detector_ranks_abnormal_above_normal() {
         Wscxr::fit(&data.normals, &[], &WscxrConfig::default(), &Device::flex()).unwrap();
     assert!(detector.is_unsupervised());
     let value = test_auroc(&detector, &data);
-    assert!(value >= 0.70, "AUROC {value:.3} below the floor 0.70");
+    assert!(value >= 0.65, "AUROC {value:.3} below the floor 0.65");
 }
