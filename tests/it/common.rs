@@ -63,7 +63,6 @@ pub fn cannot_run(what: &str, opt_out: &str) {
         .name()
         .unwrap_or("unnamed test")
         .to_string();
-    println!("SKIPPED: {test}: {what} ({opt_out}=1)");
     eprintln!("SKIPPED: {test}: {what} ({opt_out}=1)");
     if let Some(log) = std::env::var_os(SKIP_LOG) {
         use std::io::Write;
