@@ -357,7 +357,7 @@ fn check_config(config: &WscxrConfig) -> Result<(), String> {
         ));
     }
     let patch = config.patch.patch_size;
-    if patch == 0 || patch % 2 == 0 || patch > MAX_PATCH_SIZE {
+    if patch.is_multiple_of(2) || patch > MAX_PATCH_SIZE {
         return Err(format!(
             "patch size {patch}: must be odd and at most {MAX_PATCH_SIZE}"
         ));
@@ -385,7 +385,9 @@ fn check_config(config: &WscxrConfig) -> Result<(), String> {
         CoresetSize::Fraction(f) => f > 0.0 && f <= 1.0,
         CoresetSize::Count(n) => n > 0,
     };
-    if !fraction_ok || !(config.mining_ratio > 0.0 && config.mining_ratio <= 1.0) {
+    // Written so that NaN fails: every comparison with NaN is false.
+    let ratio_ok = config.mining_ratio > 0.0 && config.mining_ratio <= 1.0;
+    if !fraction_ok || !ratio_ok {
         return Err("coreset size or mining ratio out of range".into());
     }
     let train = &config.train;

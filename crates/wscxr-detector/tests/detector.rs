@@ -282,9 +282,12 @@ fn training_separates_normals_from_fakes() {
     );
 }
 
+/// Grid, output size, sigma, grid scores, SciPy's map.
+type ScipyCase = ([usize; 2], [usize; 2], f32, Vec<f32>, Vec<f32>);
+
 /// Cases written by `fixtures/make_anomaly_maps.py` (bilinear, half-pixel centres, then
 /// `scipy.ndimage.gaussian_filter(mode="reflect", truncate=4.0)`), layout described there.
-fn scipy_cases() -> Vec<([usize; 2], [usize; 2], f32, Vec<f32>, Vec<f32>)> {
+fn scipy_cases() -> Vec<ScipyCase> {
     let bytes = include_bytes!("fixtures/anomaly_maps.bin");
     let mut at = 0;
     let mut word = || {
@@ -301,7 +304,6 @@ fn scipy_cases() -> Vec<([usize; 2], [usize; 2], f32, Vec<f32>, Vec<f32>)> {
         let map = (0..h * w).map(|_| f32::from_le_bytes(word())).collect();
         cases.push(([gh, gw], [h, w], sigma, grid, map));
     }
-    drop(word);
     assert_eq!(at, bytes.len(), "trailing bytes in the fixture");
     cases
 }
