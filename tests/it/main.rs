@@ -12,3 +12,4 @@ mod common;
 mod files;
 mod pipeline;
 mod preprocess;
+mod robustness;
