@@ -224,3 +224,74 @@ pub fn extract_features(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Thousands of damaged entries: each read is an error, or (when the damage happens to leave
+    /// a consistent entry, which the checksum makes impossible here) a map of the right size;
+    /// never a panic, and never an allocation beyond the entry's own length.
+    #[test]
+    fn damaged_entries_are_errors_never_panics() {
+        let tmp = std::env::temp_dir().join(format!("wscxr-cache-test-{}", std::process::id()));
+        std::fs::create_dir_all(&tmp).unwrap();
+        let path = tmp.join("entry.feat");
+        let values: Vec<f32> = (0..4 * 3 * 5).map(|i| i as f32 * 0.25 - 3.0).collect();
+        FeatureCache::write(&path, &[4, 3, 5], &values).unwrap();
+        let intact = std::fs::read(&path).unwrap();
+        assert_eq!(
+            FeatureCache::read(&path, Some(4)).unwrap(),
+            Some((vec![4, 3, 5], values.clone()))
+        );
+        assert!(
+            FeatureCache::read(&path, Some(5)).is_err(),
+            "wrong channels"
+        );
+        assert_eq!(FeatureCache::read(&tmp.join("absent"), None), Ok(None));
+        assert!(FeatureCache::read(&tmp, None).is_err(), "a folder");
+
+        let check = |bytes: &[u8], what: &str| {
+            std::fs::write(&path, bytes).unwrap();
+            match FeatureCache::read(&path, Some(4)) {
+                Err(_) => {}
+                Ok(entry) => panic!("{what}: damaged entry accepted: {entry:?}"),
+            }
+        };
+        let mut mutants = 0;
+        for at in 0..intact.len() {
+            for bit in [0x01, 0x10, 0x80] {
+                let mut m = intact.clone();
+                m[at] ^= bit;
+                check(&m, &format!("byte {at} ^ {bit:#x}"));
+                mutants += 1;
+            }
+        }
+        for cut in 0..intact.len() {
+            check(&intact[..cut], &format!("cut at {cut}"));
+            mutants += 1;
+        }
+        // Sizes set to huge values with a valid checksum: refused before any allocation.
+        let body = &intact[..intact.len() - CHECKSUM_LEN];
+        for field in 0..3 {
+            for huge in [u64::MAX, 1 << 62, 1 << 40, 1 << 31] {
+                let mut m = body.to_vec();
+                m[9 + 8 * field..17 + 8 * field].copy_from_slice(&huge.to_le_bytes());
+                let checksum = Sha256::digest(&m);
+                m.extend_from_slice(&checksum);
+                check(&m, &format!("dim {field} = {huge}"));
+                mutants += 1;
+            }
+        }
+        for rank in [0u8, 1, 2, 4, 255] {
+            let mut m = body.to_vec();
+            m[8] = rank;
+            let checksum = Sha256::digest(&m);
+            m.extend_from_slice(&checksum);
+            check(&m, &format!("rank {rank}"));
+            mutants += 1;
+        }
+        std::fs::remove_dir_all(&tmp).unwrap();
+        assert!(mutants > 1000, "{mutants}");
+    }
+}
