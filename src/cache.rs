@@ -1,8 +1,11 @@
 //! An on-disk cache of backbone feature maps, so that sweeps over K, seeds and ablations extract
 //! each image once.
 //!
-//! Entries are keyed by (image file hash, backbone, weights file hash, image size, tap); changing
-//! any of them, or the image's bytes, misses the cache. One small file per image and tap.
+//! Entries are keyed by (cache format and feature code version, image file hash, backbone,
+//! weights file hash, image size, tap); changing any of them, or the image's bytes, misses the
+//! cache. One small file per image and tap: `WSCXRFC2` | rank (u8, 3) | `[C, h, w]` (u64 LE each)
+//! | values (f32 LE) | SHA-256 of every byte before it. An entry that fails any check (checksum,
+//! rank, sizes, channel count) is reported on stderr and recomputed, never trusted or a panic.
 
 use std::path::{Path, PathBuf};
 
@@ -12,8 +15,15 @@ use wscxr_backbone::{Backbone, ExtractOptions};
 
 use crate::WscxrError;
 use crate::data::{file_sha256, hex};
+use crate::persist::write_atomically;
 
-const MAGIC: &[u8; 8] = b"WSCXRFC1";
+const MAGIC: &[u8; 8] = b"WSCXRFC2";
+/// Part of every key. Bump the number when preprocessing or feature extraction changes what a
+/// map holds for the same inputs; the crate version changes it with every release too.
+const FEATURE_VERSION: &str = concat!("features-2/wscxr-", env!("CARGO_PKG_VERSION"));
+const CHECKSUM_LEN: usize = 32;
+/// The largest entry read: a 1024-channel map of a 4096 px image at stride 16 is 256 MiB.
+const MAX_ENTRY_BYTES: u64 = 1 << 30;
 
 /// One cached map: its `[C, h, w]` shape and values.
 type Entry = (Vec<usize>, Vec<f32>);
@@ -41,31 +51,72 @@ impl FeatureCache {
     }
 
     fn entry(&self, image_hash: &str, identity: &str, tap: &str) -> PathBuf {
-        let key = Sha256::digest(format!("{image_hash}|{identity}|{tap}"));
+        let key = Sha256::digest(format!("{FEATURE_VERSION}|{image_hash}|{identity}|{tap}"));
         self.dir.join(format!("{}.feat", hex(&key)))
     }
 
-    fn read(path: &Path) -> Option<Entry> {
-        let bytes = std::fs::read(path).ok()?;
-        let body = bytes.strip_prefix(MAGIC)?;
-        let rank = *body.first()? as usize;
-        let dims_end = 1 + rank * 8;
-        let shape: Vec<usize> = body
-            .get(1..dims_end)?
+    /// A cached map: `Ok(None)` when there is none, `Err` (why) when the entry is damaged.
+    fn read(path: &Path, channels: Option<usize>) -> Result<Option<Entry>, String> {
+        let bytes = match std::fs::metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.to_string()),
+            Ok(m) if !m.is_file() => return Err("not a regular file".into()),
+            Ok(m) if m.len() > MAX_ENTRY_BYTES => {
+                return Err(format!(
+                    "{} bytes, over the limit of {MAX_ENTRY_BYTES}",
+                    m.len()
+                ));
+            }
+            Ok(_) => std::fs::read(path).map_err(|e| e.to_string())?,
+        };
+        let body_len = bytes
+            .len()
+            .checked_sub(CHECKSUM_LEN)
+            .ok_or("truncated entry")?;
+        let (body, checksum) = bytes.split_at(body_len);
+        if Sha256::digest(body).as_slice() != checksum {
+            return Err("checksum mismatch".into());
+        }
+        let body = body
+            .strip_prefix(MAGIC)
+            .ok_or("not a feature cache entry")?;
+        let (&rank, body) = body.split_first().ok_or("truncated entry")?;
+        if rank != 3 {
+            return Err(format!("rank {rank}, expected 3"));
+        }
+        let (dims, values) = body.split_at_checked(24).ok_or("truncated entry")?;
+        let shape: Vec<usize> = dims
             .chunks_exact(8)
-            .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")) as usize)
+            .map(|c| {
+                let mut d = [0u8; 8];
+                d.copy_from_slice(c);
+                usize::try_from(u64::from_le_bytes(d)).unwrap_or(usize::MAX)
+            })
             .collect();
-        let values: Vec<f32> = body
-            .get(dims_end..)?
+        let expected_bytes = shape
+            .iter()
+            .try_fold(4usize, |n, &d| n.checked_mul(d))
+            .ok_or("sizes overflow")?;
+        if expected_bytes != values.len() || shape.contains(&0) {
+            return Err(format!(
+                "shape {shape:?} does not match its {} value bytes",
+                values.len()
+            ));
+        }
+        if let Some(c) = channels
+            && shape[0] != c
+        {
+            return Err(format!("{} channels, the tap has {c}", shape[0]));
+        }
+        let values = values
             .chunks_exact(4)
-            .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect();
-        // A truncated or otherwise damaged entry is a miss, not an error.
-        (values.len() == shape.iter().product::<usize>()).then_some((shape, values))
+        Ok(Some((shape, values)))
     }
 
     fn write(path: &Path, shape: &[usize], values: &[f32]) -> std::io::Result<()> {
-        let mut bytes = Vec::with_capacity(16 + shape.len() * 8 + values.len() * 4);
+        let mut bytes = Vec::with_capacity(9 + shape.len() * 8 + values.len() * 4 + CHECKSUM_LEN);
         bytes.extend_from_slice(MAGIC);
         bytes.push(shape.len() as u8);
         for &d in shape {
@@ -74,9 +125,10 @@ impl FeatureCache {
         for v in values {
             bytes.extend_from_slice(&v.to_le_bytes());
         }
-        let temp = path.with_extension("tmp");
-        std::fs::write(&temp, bytes)?;
-        std::fs::rename(temp, path)
+        let checksum = Sha256::digest(&bytes);
+        bytes.extend_from_slice(&checksum);
+        // Not flushed to disk: a torn entry after a crash fails its checksum and is recomputed.
+        write_atomically(path, &bytes, false)
     }
 }
 
@@ -93,18 +145,31 @@ pub fn extract_features(
     let Some(cache) = cache else {
         return Ok(backbone.extract(paths, options, progress)?);
     };
+    if paths.is_empty() {
+        return Ok(backbone.extract(paths, options, progress)?);
+    }
     let identity = format!("{identity}|{}", options.size);
     let hashes = paths
         .iter()
         .map(|p| file_sha256(p))
         .collect::<Result<Vec<_>, _>>()?;
+    let network = backbone.network();
     let mut cached: Vec<Vec<Option<Entry>>> = hashes
         .iter()
         .map(|h| {
             options
                 .taps
                 .iter()
-                .map(|tap| FeatureCache::read(&cache.entry(h, &identity, tap)))
+                .map(|tap| {
+                    let entry = cache.entry(h, &identity, tap);
+                    FeatureCache::read(&entry, network.tap_channels(tap)).unwrap_or_else(|why| {
+                        eprintln!(
+                            "warning: feature cache entry {} is damaged ({why}); recomputing it",
+                            entry.display()
+                        );
+                        None
+                    })
+                })
                 .collect()
         })
         .collect();
@@ -137,10 +202,19 @@ pub fn extract_features(
     let device = backbone.device();
     let mut out = Vec::with_capacity(options.taps.len());
     for t in 0..options.taps.len() {
-        let shape = cached[0][t].as_ref().expect("filled above").0.clone();
+        let Some((shape, _)) = &cached[0][t] else {
+            return Err(WscxrError::InvalidConfig(
+                "the backbone returned fewer maps than taps".into(),
+            ));
+        };
+        let shape = shape.clone();
         let mut values = Vec::with_capacity(paths.len() * shape.iter().product::<usize>());
         for image in &cached {
-            let (s, v) = image[t].as_ref().expect("filled above");
+            let Some((s, v)) = &image[t] else {
+                return Err(WscxrError::InvalidConfig(
+                    "the backbone returned fewer maps than images".into(),
+                ));
+            };
             if *s != shape {
                 return Err(WscxrError::Cache {
                     path: cache.dir().to_path_buf(),
@@ -153,4 +227,75 @@ pub fn extract_features(
         out.push(Tensor::from_data(TensorData::new(values, dims), device));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Thousands of damaged entries: each read is an error, or (when the damage happens to leave
+    /// a consistent entry, which the checksum makes impossible here) a map of the right size;
+    /// never a panic, and never an allocation beyond the entry's own length.
+    #[test]
+    fn damaged_entries_are_errors_never_panics() {
+        let tmp = std::env::temp_dir().join(format!("wscxr-cache-test-{}", std::process::id()));
+        std::fs::create_dir_all(&tmp).unwrap();
+        let path = tmp.join("entry.feat");
+        let values: Vec<f32> = (0..4 * 3 * 5).map(|i| i as f32 * 0.25 - 3.0).collect();
+        FeatureCache::write(&path, &[4, 3, 5], &values).unwrap();
+        let intact = std::fs::read(&path).unwrap();
+        assert_eq!(
+            FeatureCache::read(&path, Some(4)).unwrap(),
+            Some((vec![4, 3, 5], values.clone()))
+        );
+        assert!(
+            FeatureCache::read(&path, Some(5)).is_err(),
+            "wrong channels"
+        );
+        assert_eq!(FeatureCache::read(&tmp.join("absent"), None), Ok(None));
+        assert!(FeatureCache::read(&tmp, None).is_err(), "a folder");
+
+        let check = |bytes: &[u8], what: &str| {
+            std::fs::write(&path, bytes).unwrap();
+            match FeatureCache::read(&path, Some(4)) {
+                Err(_) => {}
+                Ok(entry) => panic!("{what}: damaged entry accepted: {entry:?}"),
+            }
+        };
+        let mut mutants = 0;
+        for at in 0..intact.len() {
+            for bit in [0x01, 0x10, 0x80] {
+                let mut m = intact.clone();
+                m[at] ^= bit;
+                check(&m, &format!("byte {at} ^ {bit:#x}"));
+                mutants += 1;
+            }
+        }
+        for cut in 0..intact.len() {
+            check(&intact[..cut], &format!("cut at {cut}"));
+            mutants += 1;
+        }
+        // Sizes set to huge values with a valid checksum: refused before any allocation.
+        let body = &intact[..intact.len() - CHECKSUM_LEN];
+        for field in 0..3 {
+            for huge in [u64::MAX, 1 << 62, 1 << 40, 1 << 31] {
+                let mut m = body.to_vec();
+                m[9 + 8 * field..17 + 8 * field].copy_from_slice(&huge.to_le_bytes());
+                let checksum = Sha256::digest(&m);
+                m.extend_from_slice(&checksum);
+                check(&m, &format!("dim {field} = {huge}"));
+                mutants += 1;
+            }
+        }
+        for rank in [0u8, 1, 2, 4, 255] {
+            let mut m = body.to_vec();
+            m[8] = rank;
+            let checksum = Sha256::digest(&m);
+            m.extend_from_slice(&checksum);
+            check(&m, &format!("rank {rank}"));
+            mutants += 1;
+        }
+        std::fs::remove_dir_all(&tmp).unwrap();
+        assert!(mutants > 1000, "{mutants}");
+    }
 }

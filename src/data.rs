@@ -39,13 +39,21 @@ pub fn list_images(dir: impl AsRef<Path>) -> Result<Vec<PathBuf>, WscxrError> {
     Ok(images)
 }
 
-/// SHA-256 of a file's bytes, as lower-case hex.
+/// SHA-256 of a regular file's bytes, as lower-case hex. The file is hashed in chunks, never held
+/// whole; a device, pipe or folder (`/dev/zero` would never end) is an error.
 pub fn file_sha256(path: &Path) -> Result<String, WscxrError> {
-    let bytes = std::fs::read(path).map_err(|e| WscxrError::Data {
+    let data_error = |reason: String| WscxrError::Data {
         path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
-    Ok(hex(&Sha256::digest(&bytes)))
+        reason,
+    };
+    let mut file = std::fs::File::open(path).map_err(|e| data_error(e.to_string()))?;
+    let metadata = file.metadata().map_err(|e| data_error(e.to_string()))?;
+    if !metadata.is_file() {
+        return Err(data_error("not a regular file".into()));
+    }
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher).map_err(|e| data_error(e.to_string()))?;
+    Ok(hex(&hasher.finalize()))
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {

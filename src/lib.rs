@@ -60,7 +60,7 @@ mod weights;
 
 /// The burn version this crate is built on, so that callers name the same `Device` and `Tensor`.
 pub use burn;
-pub use cache::FeatureCache;
+pub use cache::{FeatureCache, extract_features};
 pub use calibration::{Calibration, ThresholdRule};
 pub use config::{Ablation, IMAGE_SIZE_RANGE, MAX_BATCH_SIZE, WscxrConfig};
 pub use data::{draw_abnormal, file_sha256, list_images};

@@ -1,11 +1,18 @@
-//! One file per trained detector: a versioned header (configuration, backbone identity, payload
-//! checksum) and the scorer's weights.
+//! One file per trained detector: a versioned header (configuration, backbone identity, sizes),
+//! the scorer's weights, and a checksum over both.
 //!
-//! Layout: `WSCXRDET` | format version (u32 LE) | header length (u64 LE) | header JSON | payload.
-//! The payload is the discriminator as a burnpack record, or (K = 0) the normal bank's rows as
-//! little-endian f32.
+//! Layout: `WSCXRDET` | format version (u32 LE) | header length (u64 LE) | header JSON | payload |
+//! SHA-256 of every byte before it. The payload is the discriminator as a burnpack record, or
+//! (K = 0) the normal bank's rows as little-endian f32.
+//!
+//! A file is untrusted input. Loading reads at most the file's own size (regular files only), and
+//! only after the prefix says how it splits; the header is limited to [`MAX_HEADER`] bytes; the
+//! checksum is verified before the header is parsed; every size in the header is bounded and
+//! multiplied with checked arithmetic, and must account for the payload's length exactly (bank)
+//! or within the record format's overhead (discriminator), before anything is allocated from it.
 
-use std::path::Path;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 use burn::store::{BurnpackStore, ModuleSnapshot};
@@ -14,17 +21,28 @@ use sha2::{Digest, Sha256};
 use wscxr_bank::NormalBank;
 
 use crate::WscxrError;
+use crate::calibration::Calibration;
 use crate::config::WscxrConfig;
-use crate::data::hex;
 use crate::fit::FitReport;
 use crate::fitted_detector::{Detector, Scorer};
-use crate::weights::LoadedBackbone;
+use crate::weights::{LoadedBackbone, WeightsStore};
 
 const MAGIC: &[u8; 8] = b"WSCXRDET";
 /// The detector file format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
+/// Magic, version, header length.
+const PREFIX_LEN: u64 = 8 + 4 + 8;
+const CHECKSUM_LEN: u64 = 32;
+/// The largest header accepted; a real one is under 2 KiB.
+const MAX_HEADER: u64 = 1 << 20;
+/// The widest feature or hidden layer accepted (the backbones' taps are at most 2,736 wide
+/// together).
+const MAX_WIDTH: usize = 1 << 16;
+/// What a burnpack record may add to its tensors' bytes (names, shapes, alignment).
+const MAX_RECORD_OVERHEAD: u64 = 1 << 20;
 
 #[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Header {
     config: WscxrConfig,
     backbone: String,
@@ -33,11 +51,12 @@ struct Header {
     scorer: String,
     bank_rows: usize,
     payload_len: u64,
-    payload_sha256: String,
+    calibration: Option<Calibration>,
 }
 
 impl Detector {
-    /// Writes the detector to one file.
+    /// Writes the detector to one file, atomically: a temporary file beside it is written,
+    /// flushed to disk and renamed over `path`, so a crash leaves the old file or the new one.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), WscxrError> {
         let path = path.as_ref();
         let file_error = |reason: String| WscxrError::DetectorFile {
@@ -69,56 +88,43 @@ impl Detector {
             scorer: scorer.into(),
             bank_rows,
             payload_len: payload.len() as u64,
-            payload_sha256: hex(&Sha256::digest(&payload)),
+            calibration: self.calibration.clone(),
         };
         let header = serde_json::to_vec(&header).map_err(|e| file_error(e.to_string()))?;
-        let mut bytes = Vec::with_capacity(20 + header.len() + payload.len());
+        let mut bytes = Vec::with_capacity(
+            PREFIX_LEN as usize + header.len() + payload.len() + CHECKSUM_LEN as usize,
+        );
         bytes.extend_from_slice(MAGIC);
         bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
         bytes.extend_from_slice(&(header.len() as u64).to_le_bytes());
         bytes.extend_from_slice(&header);
         bytes.extend_from_slice(&payload);
-        std::fs::write(path, bytes).map_err(|e| file_error(e.to_string()))
+        let checksum = Sha256::digest(&bytes);
+        bytes.extend_from_slice(&checksum);
+        write_atomically(path, &bytes, true).map_err(|e| file_error(e.to_string()))
     }
 
-    /// Reads a detector written by [`Detector::save`] onto `device`, reloading its backbone from the
-    /// weights named in its configuration (which must still hash the same).
+    /// Reads a detector written by [`Detector::save`] onto `device`. Its backbone weights are
+    /// found by their SHA-256: the file its configuration names if that still hashes the same,
+    /// else the [`WeightsStore`] of the environment (`WSCXR_WEIGHTS_DIR`, or the user's cache).
     pub fn load(path: impl AsRef<Path>, device: &Device) -> Result<Self, WscxrError> {
+        Self::load_with(path, &WeightsStore::from_env()?, device)
+    }
+
+    /// [`Detector::load`] with the weights looked up in `store`.
+    pub fn load_with(
+        path: impl AsRef<Path>,
+        store: &WeightsStore,
+        device: &Device,
+    ) -> Result<Self, WscxrError> {
         let path = path.as_ref();
         let file_error = |reason: String| WscxrError::DetectorFile {
             path: path.to_path_buf(),
             reason,
         };
-        let bytes = std::fs::read(path).map_err(|e| file_error(e.to_string()))?;
-        let rest = bytes
-            .strip_prefix(MAGIC)
-            .ok_or_else(|| file_error("not a wscxr detector file".into()))?;
-        if rest.len() < 12 {
-            return Err(file_error("truncated header".into()));
-        }
-        let version = u32::from_le_bytes(rest[0..4].try_into().expect("4 bytes"));
-        if version != FORMAT_VERSION {
-            return Err(file_error(format!(
-                "written in detector format version {version}; this build reads version {FORMAT_VERSION}"
-            )));
-        }
-        let header_len = u64::from_le_bytes(rest[4..12].try_into().expect("8 bytes")) as usize;
-        let body = &rest[12..];
-        if body.len() < header_len {
-            return Err(file_error("truncated header".into()));
-        }
-        let header: Header = serde_json::from_slice(&body[..header_len])
-            .map_err(|e| file_error(format!("corrupted header: {e}")))?;
-        let payload = &body[header_len..];
-        if payload.len() as u64 != header.payload_len
-            || hex(&Sha256::digest(payload)) != header.payload_sha256
-        {
-            return Err(file_error(
-                "corrupted: the weights do not match their checksum".into(),
-            ));
-        }
-        header.config.check()?;
-        let backbone = LoadedBackbone::load(&header.config, device)?;
+        let (header, payload) = read_file(path).map_err(file_error)?;
+        let backbone =
+            LoadedBackbone::load_by_hash(&header.config, &header.weights_sha256, store, device)?;
         let weights_sha256 = backbone.weights_sha256();
         if weights_sha256 != header.weights_sha256 {
             return Err(file_error(format!(
@@ -128,10 +134,10 @@ impl Detector {
         }
         let scorer = match header.scorer.as_str() {
             "discriminator" => {
+                // Its parameter count was bounded by the payload's length in `check_header`.
                 let mut d = header.config.discriminator.init(header.dim, 0, device);
-                let mut store = BurnpackStore::from_bytes(Some(
-                    burn::tensor::Bytes::from_bytes_vec(payload.to_vec()),
-                ));
+                let mut store =
+                    BurnpackStore::from_bytes(Some(burn::tensor::Bytes::from_bytes_vec(payload)));
                 let result = d
                     .load_from(&mut store)
                     .map_err(|e| file_error(format!("discriminator weights: {e}")))?;
@@ -141,12 +147,15 @@ impl Detector {
                 Scorer::Discriminator(d)
             }
             "patchcore" => {
+                // `check_header` made payload.len() == bank_rows * dim * 4.
                 let rows: Vec<f32> = payload
                     .chunks_exact(4)
-                    .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                     .collect();
-                if rows.len() != header.bank_rows * header.dim {
-                    return Err(file_error("bank size does not match the header".into()));
+                if !rows.iter().all(|v| v.is_finite()) {
+                    return Err(file_error(
+                        "the normal bank holds NaN or infinite values".into(),
+                    ));
                 }
                 let rows = Tensor::<2>::from_data(
                     TensorData::new(rows, [header.bank_rows, header.dim]),
@@ -163,7 +172,209 @@ impl Detector {
             dim: header.dim,
             report: FitReport::default(),
             cache: None,
-            calibration: None,
+            calibration: header.calibration,
         })
     }
+}
+
+/// Writes `bytes` to a temporary file in `path`'s folder (flushed to disk with `sync`) and renames
+/// it to `path`: readers see the old contents or the new, never a part.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8], sync: bool) -> std::io::Result<()> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::other("the path names no file"))?;
+    let mut temp_name = std::ffi::OsString::from(".");
+    temp_name.push(name);
+    temp_name.push(format!(
+        ".{}-{}.tmp",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let temp: PathBuf = path.with_file_name(temp_name);
+    let result = (|| {
+        let mut file = std::fs::File::create(&temp)?;
+        file.write_all(bytes)?;
+        if sync {
+            file.sync_all()?;
+        }
+        drop(file);
+        std::fs::rename(&temp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
+}
+
+/// Reads and checks a detector file: its header, and the payload's bytes.
+fn read_file(path: &Path) -> Result<(Header, Vec<u8>), String> {
+    let mut file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let metadata = file.metadata().map_err(|e| e.to_string())?;
+    if !metadata.is_file() {
+        return Err("not a regular file".into());
+    }
+    let file_len = metadata.len();
+    let mut prefix = [0u8; PREFIX_LEN as usize];
+    let got = read_up_to(&mut file, &mut prefix)?;
+    if got < MAGIC.len() || &prefix[..MAGIC.len()] != MAGIC {
+        return Err("not a wscxr detector file".into());
+    }
+    if got < PREFIX_LEN as usize {
+        return Err("truncated header".into());
+    }
+    let version = u32::from_le_bytes([prefix[8], prefix[9], prefix[10], prefix[11]]);
+    if version != FORMAT_VERSION {
+        return Err(format!(
+            "written in detector format version {version}; this build reads version {FORMAT_VERSION}"
+        ));
+    }
+    let mut len_bytes = [0u8; 8];
+    len_bytes.copy_from_slice(&prefix[12..20]);
+    let header_len = u64::from_le_bytes(len_bytes);
+    if header_len > MAX_HEADER {
+        return Err(format!(
+            "corrupted: header length {header_len} exceeds the limit of {MAX_HEADER} bytes"
+        ));
+    }
+    let payload_len = file_len
+        .checked_sub(PREFIX_LEN + header_len + CHECKSUM_LEN)
+        .ok_or("truncated: shorter than its header says")?;
+    // Everything after the prefix, bounded by the file's size on disk (a regular file).
+    let rest_len = usize::try_from(file_len - PREFIX_LEN).map_err(|_| "file too large")?;
+    let mut rest = Vec::new();
+    rest.try_reserve_exact(rest_len)
+        .map_err(|_| format!("cannot allocate {rest_len} bytes to read it"))?;
+    (&mut file)
+        .take(rest_len as u64)
+        .read_to_end(&mut rest)
+        .map_err(|e| e.to_string())?;
+    if rest.len() != rest_len {
+        return Err("truncated: the file changed while being read".into());
+    }
+    let (body, checksum) = rest.split_at(rest_len - CHECKSUM_LEN as usize);
+    let mut hasher = Sha256::new();
+    hasher.update(prefix);
+    hasher.update(body);
+    if hasher.finalize().as_slice() != checksum {
+        return Err("corrupted: the contents do not match their checksum".into());
+    }
+    let (header_bytes, payload) = body.split_at(header_len as usize);
+    let header: Header =
+        serde_json::from_slice(header_bytes).map_err(|e| format!("corrupted header: {e}"))?;
+    check_header(&header, payload_len)?;
+    Ok((header, payload.to_vec()))
+}
+
+/// Fills as much of `buf` as the file has.
+fn read_up_to(file: &mut std::fs::File, buf: &mut [u8]) -> Result<usize, String> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Ok(filled)
+}
+
+/// Bounds every size the header declares, and checks that they account for the payload.
+fn check_header(header: &Header, payload_len: u64) -> Result<(), String> {
+    check_config(&header.config)?;
+    if let Some(calibration) = &header.calibration {
+        check_calibration(calibration)?;
+    }
+    if header.backbone != header.config.backbone.name() {
+        return Err(format!(
+            "backbone '{}' differs from the configuration's '{}'",
+            header.backbone,
+            header.config.backbone.name()
+        ));
+    }
+    if header.payload_len != payload_len {
+        return Err(format!(
+            "corrupted: the header declares {} payload bytes, the file holds {payload_len}",
+            header.payload_len
+        ));
+    }
+    let network = header.config.backbone;
+    let mut channels = 0usize;
+    for tap in &header.config.layers {
+        channels += network
+            .tap_channels(tap)
+            .ok_or_else(|| format!("{network} has no layer '{tap}'"))?;
+    }
+    let dim = header.config.patch.reduce_to.unwrap_or(channels);
+    if header.dim != dim || dim == 0 || dim > MAX_WIDTH {
+        return Err(format!(
+            "feature dimension {} does not match the configured layers ({dim})",
+            header.dim
+        ));
+    }
+    let too_large = || "sizes overflow".to_string();
+    match header.scorer.as_str() {
+        "patchcore" => {
+            let expected = (header.bank_rows as u64)
+                .checked_mul(dim as u64)
+                .and_then(|n| n.checked_mul(4))
+                .ok_or_else(too_large)?;
+            if header.bank_rows == 0 || expected != payload_len {
+                return Err(format!(
+                    "a bank of {} rows of {dim} values needs {expected} bytes, the file holds {payload_len}",
+                    header.bank_rows
+                ));
+            }
+        }
+        "discriminator" => {
+            if header.bank_rows != 0 {
+                return Err("a discriminator file declares bank rows".into());
+            }
+            let hidden = &header.config.discriminator.hidden;
+            // Linear weight and bias, then batch norm's gamma, beta, mean and variance; the
+            // head has no bias.
+            let mut params = 0u64;
+            let mut width = dim as u64;
+            for &w in hidden {
+                let w = w as u64;
+                let block = width
+                    .checked_mul(w)
+                    .and_then(|n| n.checked_add(5 * w))
+                    .ok_or_else(too_large)?;
+                params = params.checked_add(block).ok_or_else(too_large)?;
+                width = w;
+            }
+            params = params.checked_add(width).ok_or_else(too_large)?;
+            let bytes = params.checked_mul(4).ok_or_else(too_large)?;
+            if payload_len < bytes || payload_len - bytes > MAX_RECORD_OVERHEAD {
+                return Err(format!(
+                    "a discriminator of {params} parameters cannot be stored in {payload_len} bytes"
+                ));
+            }
+        }
+        other => return Err(format!("unknown scorer '{other}'")),
+    }
+    Ok(())
+}
+
+/// The same validation a fit's configuration passes, before any of its sizes is used.
+fn check_config(config: &WscxrConfig) -> Result<(), String> {
+    config.check().map_err(|e| format!("corrupted header: {e}"))
+}
+
+/// A stored calibration must be usable: a finite threshold and finite, sorted quantiles.
+fn check_calibration(calibration: &Calibration) -> Result<(), String> {
+    let q = &calibration.normal_quantiles;
+    let sorted = q.windows(2).all(|w| w[0] <= w[1]);
+    if !calibration.threshold.is_finite()
+        || q.is_empty()
+        || q.len() > 1024
+        || !sorted
+        || q.iter().any(|v| !v.is_finite())
+    {
+        return Err("corrupted header: the calibration is not usable".into());
+    }
+    Ok(())
 }

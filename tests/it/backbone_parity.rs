@@ -127,11 +127,12 @@ fn densenet121_matches_onnx_runtime() {
 
 /// The wgpu path against the same fixtures (a few taps keep it quick on a software device).
 #[test]
+#[cfg_attr(
+    not(feature = "wgpu"),
+    ignore = "this build has no wgpu backend (cargo feature `wgpu`)"
+)]
 fn wgpu_matches_onnx_runtime() {
-    let Some(device) = gpu_device() else {
-        eprintln!("SKIPPED: this build has no wgpu backend (feature `wgpu`)");
-        return;
-    };
+    let Some(device) = gpu_device() else { return };
     let Some(shared) = shared_dir() else { return };
     let fixtures = shared.join("fixtures");
     let xception = Backbone::from_onnx(

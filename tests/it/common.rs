@@ -6,8 +6,85 @@ use std::path::PathBuf;
 
 use burn::prelude::*;
 
-/// `../shared` (or `$WSCXR_SHARED`). When it is missing, tests that need it print why and return
-/// early on a developer's machine, and fail under CI (`CI` set), so that CI never passes silently.
+/// Environment variable that lets a developer run the suite without `../shared`.
+pub const SKIP_SHARED: &str = "WSCXR_SKIP_SHARED";
+/// Environment variable that lets a developer run the suite without a wgpu device.
+pub const SKIP_WGPU: &str = "WSCXR_SKIP_WGPU";
+/// Environment variable naming a file to which every skipped test appends one line, so that
+/// `.ci/run` can count skips without depending on libtest's output capture.
+pub const SKIP_LOG: &str = "WSCXR_SKIP_LOG";
+
+/// Whether this is a CI run, which never honours an opt-out: CI must not pass by skipping.
+pub fn under_ci() -> bool {
+    is_ci(std::env::var("CI").ok().as_deref())
+}
+
+fn is_ci(ci: Option<&str>) -> bool {
+    ci.is_some_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+/// Whether the person running the tests opted out with `var=1` (ignored under CI).
+fn opted_out(var: &str) -> bool {
+    opt_out_honoured(
+        std::env::var("CI").ok().as_deref(),
+        std::env::var(var).ok().as_deref(),
+    )
+}
+
+fn opt_out_honoured(ci: Option<&str>, opt_out: Option<&str>) -> bool {
+    !is_ci(ci) && opt_out == Some("1")
+}
+
+#[test]
+fn opt_outs_are_explicit_and_never_honoured_under_ci() {
+    assert!(opt_out_honoured(None, Some("1")));
+    assert!(opt_out_honoured(Some("false"), Some("1")));
+    assert!(!opt_out_honoured(None, None), "no opt-out: fail");
+    assert!(!opt_out_honoured(None, Some("0")));
+    assert!(!opt_out_honoured(None, Some("")));
+    assert!(!opt_out_honoured(Some("true"), Some("1")), "CI never skips");
+    assert!(!opt_out_honoured(Some("1"), Some("1")), "CI never skips");
+}
+
+/// A test that cannot run for want of `what`: a failure, unless the runner opted out through
+/// `opt_out`, in which case it prints a `SKIPPED:` line, records itself in `$WSCXR_SKIP_LOG`, and
+/// the caller returns early.
+#[track_caller]
+pub fn cannot_run(what: &str, opt_out: &str) {
+    if !opted_out(opt_out) {
+        let ci = if under_ci() {
+            " (CI never honours the opt-out)"
+        } else {
+            ""
+        };
+        panic!("{what}; set {opt_out}=1 to skip the tests that need it{ci}");
+    }
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("unnamed test")
+        .to_string();
+    eprintln!("SKIPPED: {test}: {what} ({opt_out}=1)");
+    if let Some(log) = std::env::var_os(SKIP_LOG) {
+        use std::io::Write;
+        // One short line per write with O_APPEND: concurrent tests do not interleave.
+        let line = format!("{test}\t{opt_out}\n");
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .and_then(|mut f| f.write_all(line.as_bytes()));
+        if let Err(e) = written {
+            panic!(
+                "cannot record the skip in {}: {e}",
+                PathBuf::from(log).display()
+            );
+        }
+    }
+}
+
+/// `../shared` (or `$WSCXR_SHARED`). When it is missing the test fails, unless the runner set
+/// `WSCXR_SKIP_SHARED=1` outside CI: then it is reported as skipped and the caller returns early.
+#[track_caller]
 pub fn shared_dir() -> Option<PathBuf> {
     let dir = std::env::var_os("WSCXR_SHARED")
         .map(PathBuf::from)
@@ -15,15 +92,14 @@ pub fn shared_dir() -> Option<PathBuf> {
     if dir.join("fixtures").is_dir() {
         return Some(dir);
     }
-    let message = format!(
-        "{} not found: this test needs the project's shared data (weights, fixtures, X-rays); \
-         put it beside the checkout as ../shared or set WSCXR_SHARED",
-        dir.display()
+    cannot_run(
+        &format!(
+            "{} not found: this test needs the project's shared data (weights, fixtures, X-rays); \
+             put it beside the checkout as ../shared or set WSCXR_SHARED",
+            dir.display()
+        ),
+        SKIP_SHARED,
     );
-    if std::env::var_os("CI").is_some() {
-        panic!("{message}");
-    }
-    eprintln!("SKIPPED: {message}");
     None
 }
 
@@ -44,16 +120,54 @@ pub fn npy_tensor<const D: usize>(path: &std::path::Path, device: &Device) -> Te
     Tensor::from_data(TensorData::new(data, shape), device)
 }
 
-/// `max |a - b| / max |b|`, asserting equal shapes.
+/// `max |a - b|` over equal-length slices, NaN when any element of either is NaN.
+///
+/// Every number comparison in the tests goes through here (or [`relative_error`]): `f32::max`
+/// drops NaN (`NaN.max(x) == x`), so a fold with it lets an all-NaN output pass any tolerance.
+pub fn max_abs_diff(actual: &[f32], expected: &[f32]) -> f32 {
+    assert_eq!(actual.len(), expected.len(), "lengths differ");
+    actual
+        .iter()
+        .zip(expected)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, nan_max)
+}
+
+/// `max |x|`, NaN when any element is NaN.
+pub fn max_abs(values: &[f32]) -> f32 {
+    values.iter().map(|v| v.abs()).fold(0f32, nan_max)
+}
+
+/// The larger of two numbers, NaN if either is (unlike `f32::max`).
+pub fn nan_max(a: f32, b: f32) -> f32 {
+    if a.is_nan() || b.is_nan() {
+        f32::NAN
+    } else {
+        a.max(b)
+    }
+}
+
+/// Asserts `max |actual - expected| <= tolerance`; NaN or infinity anywhere fails.
+#[track_caller]
+pub fn assert_close(actual: &[f32], expected: &[f32], tolerance: f32, what: &str) {
+    let diff = max_abs_diff(actual, expected);
+    // `diff <= tolerance` is false for NaN, so a NaN anywhere fails here.
+    assert!(
+        diff <= tolerance,
+        "{what}: max abs diff {diff:e} exceeds {tolerance:e}"
+    );
+}
+
+/// `max |a - b| / max |b|`, asserting equal shapes and finite values: NaN or infinity in either
+/// is a failure, not a number that a tolerance check could let through.
 pub fn relative_error(actual: (Vec<usize>, Vec<f32>), expected: &(Vec<usize>, Vec<f32>)) -> f32 {
     assert_eq!(actual.0, expected.0, "shapes differ");
-    let scale = expected.1.iter().fold(0f32, |m, v| m.max(v.abs()));
-    let diff = actual
-        .1
-        .iter()
-        .zip(&expected.1)
-        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-    assert!(diff.is_finite(), "non-finite values");
+    let scale = max_abs(&expected.1);
+    let diff = max_abs_diff(&actual.1, &expected.1);
+    assert!(
+        diff.is_finite() && scale.is_finite(),
+        "non-finite values (NaN or infinity): max abs diff {diff}, max |expected| {scale}"
+    );
     diff / scale
 }
 
@@ -72,7 +186,97 @@ pub fn cpu_devices() -> Vec<(&'static str, Device)> {
         .collect()
 }
 
-/// The wgpu device, when the build has it.
+/// The wgpu device, checked by running a small computation on it. Without one the test fails,
+/// unless the runner set `WSCXR_SKIP_WGPU=1` outside CI: then it is reported as skipped and the
+/// caller gets `None`. Builds without the `wgpu` feature mark their wgpu tests `#[ignore]`
+/// instead, which libtest counts and shows.
+#[track_caller]
 pub fn gpu_device() -> Option<Device> {
-    wscxr::device::device("wgpu").ok()
+    match wgpu_probe() {
+        Ok(device) => Some(device),
+        Err(why) => {
+            cannot_run(&format!("no working wgpu device: {why}"), SKIP_WGPU);
+            None
+        }
+    }
+}
+
+/// Starts the wgpu device once per process and checks that it computes; `device("wgpu")` alone
+/// does not touch the adapter (Vulkan), and a missing one panics on first use.
+fn wgpu_probe() -> Result<Device, String> {
+    use std::sync::OnceLock;
+    static PROBE: OnceLock<Result<Device, String>> = OnceLock::new();
+    PROBE
+        .get_or_init(|| {
+            let device = wscxr::device::device("wgpu").map_err(|e| e.to_string())?;
+            let probe = device.clone();
+            // Element-wise only: Mesa's lavapipe crashes the process compiling reductions.
+            let sum = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+                Tensor::<1>::from_data(TensorData::new(vec![1f32, 2.0, 4.0], [3]), &probe)
+                    .add_scalar(1.0)
+                    .try_into_vec_as::<f32>()
+                    .map(|v| v.iter().sum::<f32>())
+                    .unwrap_or(f32::NAN)
+            }))
+            .map_err(|panic| {
+                panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "the device panicked".into())
+            })?;
+            if sum == 10.0 {
+                Ok(device)
+            } else {
+                Err(format!("(1, 2, 4) + 1 computed as summing to {sum}"))
+            }
+        })
+        .clone()
+}
+
+// The comparison helpers themselves: a NaN anywhere must fail, whatever its position.
+
+#[test]
+fn max_abs_diff_is_nan_when_either_side_has_nan() {
+    assert!(max_abs_diff(&[1.0, f32::NAN, 3.0], &[1.0, 2.0, 3.0]).is_nan());
+    assert!(max_abs_diff(&[1.0, 2.0, 3.0], &[f32::NAN, 2.0, 3.0]).is_nan());
+    // A NaN followed by a larger difference, which `f32::max` would have reported instead.
+    assert!(max_abs_diff(&[f32::NAN, 100.0], &[0.0, 0.0]).is_nan());
+    assert!(max_abs(&[0.5, f32::NAN]).is_nan());
+    assert_eq!(max_abs_diff(&[1.0, -2.0], &[1.5, -2.25]), 0.5);
+}
+
+#[test]
+#[should_panic(expected = "max abs diff NaN")]
+fn assert_close_fails_on_nan() {
+    assert_close(&[f32::NAN; 4], &[0.0; 4], 1e3, "all-NaN output");
+}
+
+#[test]
+#[should_panic(expected = "non-finite values")]
+fn relative_error_fails_on_nan() {
+    relative_error(
+        (vec![2, 2], vec![1.0, f32::NAN, 1.0, 1.0]),
+        &(vec![2, 2], vec![1.0, 1.0, 1.0, 1.0]),
+    );
+}
+
+#[test]
+#[should_panic(expected = "non-finite values")]
+fn relative_error_fails_on_an_all_nan_output() {
+    relative_error(
+        (vec![3], vec![f32::NAN; 3]),
+        &(vec![3], vec![0.5, -1.0, 2.0]),
+    );
+}
+
+/// Fits a detector through the builder (the tests' short form).
+pub fn fit(
+    normals: &[std::path::PathBuf],
+    abnormals: &[std::path::PathBuf],
+    config: &wscxr::WscxrConfig,
+    device: &burn::prelude::Device,
+) -> Result<wscxr::Detector, wscxr::WscxrError> {
+    let training = wscxr::TrainingSet::new(normals.to_vec(), abnormals.to_vec());
+    wscxr::Wscxr::new(config.clone())?.fit(&training, device)
 }

@@ -5,9 +5,11 @@ use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 use wscxr::detector::{Discriminator, EpochReport};
+
+use crate::common::fit;
 use wscxr::{
-    Detector, Observer, Stage, TrainingSet, Wscxr, WscxrConfig, WscxrError, draw_abnormal,
-    list_images,
+    Detector, Observer, Stage, ThresholdRule, TrainingSet, Validation, WeightsStore, Wscxr,
+    WscxrConfig, WscxrError, draw_abnormal, list_images,
 };
 
 fn assets() -> PathBuf {
@@ -30,16 +32,6 @@ fn data() -> (Vec<PathBuf>, Vec<PathBuf>, Vec<PathBuf>) {
     let mut tests = list_images(assets().join("test/normal")).unwrap()[..2].to_vec();
     tests.extend(list_images(assets().join("test/anomaly")).unwrap()[..2].to_vec());
     (normals, abnormals, tests)
-}
-
-fn fit(
-    normals: &[PathBuf],
-    abnormals: &[PathBuf],
-    config: &WscxrConfig,
-    device: &Device,
-) -> Result<Detector, WscxrError> {
-    let training = TrainingSet::new(normals.to_vec(), abnormals.to_vec());
-    Wscxr::new(config.clone())?.fit(&training, device)
 }
 
 fn scores(detector: &Detector, tests: &[PathBuf]) -> Vec<f32> {
@@ -224,4 +216,93 @@ fn the_observer_sees_every_stage_in_order_and_can_stop_training() {
         ]
     );
     assert_eq!(recorder.epochs, [1, 2], "Break after epoch 2 ends training");
+}
+
+#[test]
+fn a_detector_copied_elsewhere_finds_its_weights_by_hash() {
+    let device = Device::flex();
+    let (normals, abnormals, tests) = data();
+    let tmp = tempfile::tempdir().unwrap();
+    // The machine it was fitted on: a checkout whose weights file is later removed.
+    let fitting = tmp.path().join("fitting-checkout");
+    std::fs::create_dir_all(&fitting).unwrap();
+    let weights = fitting.join("weights.bpk");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(wscxr::BUNDLED_XCEPTION),
+        &weights,
+    )
+    .unwrap();
+    let config = WscxrConfig {
+        weights: Some(weights.clone()),
+        ..small_config()
+    };
+    let detector = fit(&normals, &abnormals, &config, &device).unwrap();
+    let expected = scores(&detector, &tests);
+    detector.save(fitting.join("d.wscxr")).unwrap();
+
+    // Another machine: the detector file copied, the checkout gone, the weights only in a store.
+    let elsewhere = tmp.path().join("elsewhere");
+    let store = WeightsStore::new(elsewhere.join("weights"));
+    let stored = store.add(&weights).unwrap();
+    assert_eq!(
+        stored.file_name().unwrap().to_str().unwrap(),
+        format!("{}.bpk", wscxr::BUNDLED_XCEPTION_SHA256)
+    );
+    std::fs::copy(fitting.join("d.wscxr"), elsewhere.join("d.wscxr")).unwrap();
+    std::fs::remove_dir_all(&fitting).unwrap();
+    let loaded = Detector::load_with(elsewhere.join("d.wscxr"), &store, &device).unwrap();
+    assert_eq!(
+        scores(&loaded, &tests),
+        expected,
+        "same scores after the move"
+    );
+
+    // With the weights nowhere, the error names their hash.
+    let empty = WeightsStore::new(tmp.path().join("empty"));
+    let err = Detector::load_with(elsewhere.join("d.wscxr"), &empty, &device).unwrap_err();
+    assert!(
+        err.to_string().contains(wscxr::BUNDLED_XCEPTION_SHA256) || !empty.dir().exists(),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_calibrated_detector_decides_and_keeps_its_calibration_through_a_file() {
+    let device = Device::flex();
+    let (_, abnormals, tests) = data();
+    let normals = list_images(assets().join("train/normal")).unwrap();
+    let training = TrainingSet::new(normals.clone(), abnormals);
+    let detector = Wscxr::new(small_config())
+        .unwrap()
+        .calibrate(
+            Validation::CarveNormals(0.25),
+            ThresholdRule::Specificity(0.8),
+        )
+        .fit(&training, &device)
+        .unwrap();
+    let calibration = detector.calibration().expect("calibrated").clone();
+    // A quarter of the 24 normals, whole patients at a time, and none of them fitted.
+    assert!(
+        (5..=7).contains(&calibration.normal_images),
+        "{calibration:?}"
+    );
+    assert_eq!(calibration.abnormal_images, 0);
+    assert_eq!(
+        detector.report().normal_images + calibration.normal_images,
+        normals.len()
+    );
+    let scored = detector.score(&tests).unwrap();
+    for s in &scored {
+        assert_eq!(s.abnormal, Some(s.score >= calibration.threshold));
+        let n = s.normalized.expect("a normalised score");
+        assert!((0.0..=1.0).contains(&n), "{n}");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    detector.save(tmp.path().join("c.wscxr")).unwrap();
+    let loaded = Detector::load(tmp.path().join("c.wscxr"), &device).unwrap();
+    assert_eq!(loaded.calibration(), Some(&calibration));
+    assert_eq!(loaded.score(&tests).unwrap(), scored);
+    // An uncalibrated detector says nothing it does not know.
+    let plain = fit(&normals[..10], &[], &small_config(), &device).unwrap();
+    assert!(plain.score(&tests[..1]).unwrap()[0].abnormal.is_none());
 }

@@ -10,6 +10,11 @@ use rand::rngs::StdRng;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
+/// The most hidden layers [`DiscriminatorConfig::check`] accepts.
+pub const MAX_HIDDEN_LAYERS: usize = 16;
+/// The widest hidden layer [`DiscriminatorConfig::check`] accepts.
+pub const MAX_HIDDEN_WIDTH: usize = 65536;
+
 /// Shape of the discriminator.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
@@ -73,13 +78,25 @@ impl DiscriminatorConfig {
         Self { hidden: Vec::new() }
     }
 
-    /// Rejects a hidden layer of width zero, before any work.
+    /// Rejects more than [`MAX_HIDDEN_LAYERS`] hidden layers and a width outside
+    /// 1..=[`MAX_HIDDEN_WIDTH`], before any work (a saved detector's sizes are bounded by these).
     pub fn check(&self) -> Result<(), crate::DetectorError> {
-        match self.hidden.iter().position(|&w| w == 0) {
+        if self.hidden.len() > MAX_HIDDEN_LAYERS {
+            return Err(crate::DetectorError::InvalidParameter {
+                name: "discriminator hidden layers",
+                value: self.hidden.len().to_string(),
+                reason: "at most 16",
+            });
+        }
+        match self
+            .hidden
+            .iter()
+            .position(|&w| w == 0 || w > MAX_HIDDEN_WIDTH)
+        {
             Some(i) => Err(crate::DetectorError::InvalidParameter {
                 name: "discriminator hidden width",
-                value: format!("0 (layer {})", i + 1),
-                reason: "must be positive",
+                value: format!("{} (layer {})", self.hidden[i], i + 1),
+                reason: "must be in 1..=65536",
             }),
             None => Ok(()),
         }

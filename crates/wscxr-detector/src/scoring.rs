@@ -21,10 +21,19 @@ pub fn patch_scores(
 }
 
 /// Image scores: the maximum patch score of each image's `patches_per_image` consecutive scores.
+/// A NaN patch score makes its image's score NaN: `f32::max` would drop it and report a number.
 pub fn image_scores(patch_scores: &[f32], patches_per_image: usize) -> Vec<f32> {
     patch_scores
         .chunks(patches_per_image.max(1))
-        .map(|image| image.iter().copied().fold(f32::NEG_INFINITY, f32::max))
+        .map(|image| {
+            image.iter().copied().fold(f32::NEG_INFINITY, |m, s| {
+                if m.is_nan() || s.is_nan() {
+                    f32::NAN
+                } else {
+                    m.max(s)
+                }
+            })
+        })
         .collect()
 }
 

@@ -132,9 +132,13 @@ pub fn train(
                 Tensor::<1, Int>::from_data(TensorData::new(index, [count]), &normals.device());
             let normal = normals.clone().select(0, index);
             let fake = mixer.mix(&normal)?;
+            // One forward pass over normals and fakes together, as the reference code does: an
+            // MLP's batch norm then normalises both with the same statistics, keeping the mean
+            // difference between them that two separate passes would each subtract away.
+            let scores = model.forward(Tensor::cat(vec![normal, fake], 0).autodiff());
             let loss = hinge_loss(
-                model.forward(normal.autodiff()),
-                model.forward(fake.autodiff()),
+                scores.clone().narrow(0, 0, count),
+                scores.narrow(0, count, count),
                 config.margin,
             );
             loss_sum = loss_sum + loss.clone().detach().inner();
