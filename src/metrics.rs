@@ -16,8 +16,12 @@ pub struct Metrics {
 }
 
 /// Exact AUROC: the probability that a random abnormal image outscores a random normal one, ties
-/// counting one half (the Mann-Whitney U statistic with mid-ranks). `None` without both classes.
+/// counting one half (the Mann-Whitney U statistic with mid-ranks). `None` without both classes,
+/// or when a score is NaN (it has no rank).
 pub fn auroc(scores: &[f32], labels: &[bool]) -> Option<f64> {
+    if scores.iter().any(|s| s.is_nan()) || scores.len() != labels.len() {
+        return None;
+    }
     assert_eq!(scores.len(), labels.len());
     let positives = labels.iter().filter(|&&l| l).count();
     let negatives = labels.len() - positives;
@@ -44,7 +48,11 @@ pub fn auroc(scores: &[f32], labels: &[bool]) -> Option<f64> {
 
 /// The threshold maximising Youden's J = TPR - FPR over the observed scores (ties: the highest
 /// threshold, i.e. the first met when sweeping down, as scikit-learn's `roc_curve` + `argmax`).
+/// `None` without both classes, or when a score is NaN.
 pub fn youden_threshold(scores: &[f32], labels: &[bool]) -> Option<f32> {
+    if scores.iter().any(|s| s.is_nan()) || scores.len() != labels.len() {
+        return None;
+    }
     let positives = labels.iter().filter(|&&l| l).count();
     let negatives = labels.len() - positives;
     if positives == 0 || negatives == 0 {
@@ -120,6 +128,8 @@ mod tests {
             Some(0.875)
         );
         assert_eq!(auroc(&[0.1, 0.2], &[true, true]), None);
+        assert_eq!(auroc(&[0.1, f32::NAN], &[false, true]), None);
+        assert_eq!(youden_threshold(&[f32::NAN, 0.2], &[false, true]), None);
     }
 
     #[test]
