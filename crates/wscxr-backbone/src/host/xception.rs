@@ -1,0 +1,242 @@
+//! Xception to block 13 on the host: channels-last, batch norms folded, ReLUs fused into the
+//! depthwise loads, residual adds fused into the last pointwise GEMM (middle blocks) or the max pool
+//! (down blocks).
+
+use rayon::prelude::*;
+
+use super::conv::Conv;
+use super::depthwise::depthwise3x3;
+use super::fold;
+use super::gemm::Threads;
+use super::pointwise::{Pointwise, Target};
+use super::pool::max_pool_same_add;
+use super::{Map, Profile};
+use crate::BackboneError;
+use crate::xception::{DownBlock, MiddleBlock, SeparableConv2d, Xception};
+
+/// A separable convolution with the following batch norm folded into its pointwise half.
+#[derive(Debug, Clone)]
+struct Separable {
+    depthwise: Vec<f32>,
+    pointwise: Pointwise,
+}
+
+impl Separable {
+    fn new(sep: &SeparableConv2d, bn: &burn::nn::BatchNorm) -> Result<Self, BackboneError> {
+        Ok(Self {
+            depthwise: fold::depthwise(&sep.depthwise)?,
+            pointwise: fold::pointwise(&sep.pointwise, Some(bn))?,
+        })
+    }
+
+    /// `dst (+)= pointwise(depthwise(relu(x)))`; `scratch` holds the depthwise output.
+    fn run(
+        &self,
+        x: &Map,
+        scratch: &mut Vec<f32>,
+        dst: &mut [f32],
+        into: Target,
+        profile: &mut Profile,
+    ) {
+        let pixels = x.pixels();
+        scratch.resize(pixels * x.c, 0.0);
+        depthwise3x3(&x.data, x.n, x.h, x.w, x.c, &self.depthwise, true, scratch);
+        profile.lap("depthwise 3x3");
+        let cout = self.pointwise.cout;
+        self.pointwise
+            .run(scratch, x.c, pixels, dst, cout, 0, into, Threads::All);
+        profile.lap("pointwise 1x1 (GEMM)");
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Down {
+    sep1: Separable,
+    sep2: Separable,
+    residual: Pointwise,
+    activate_input: bool,
+}
+
+impl Down {
+    fn new(block: &DownBlock) -> Result<Self, BackboneError> {
+        Ok(Self {
+            sep1: Separable::new(&block.sepconv1, &block.sepconv1_bn)?,
+            sep2: Separable::new(&block.sepconv2, &block.sepconv2_bn)?,
+            residual: fold::pointwise(&block.residual_conv, Some(&block.residual_bn))?,
+            activate_input: block.activate_input,
+        })
+    }
+
+    fn run(&self, x: &Map, scratch: &mut Vec<f32>, profile: &mut Profile) -> Map {
+        let (oh, ow) = (x.h.div_ceil(2), x.w.div_ceil(2));
+        let cout = self.sep2.pointwise.cout;
+        let mut out = Map::zeros(x.n, oh, ow, cout);
+        // The strided 1x1 projection: gather every other pixel, then one GEMM.
+        let picked = subsample2(x);
+        let rows = out.pixels();
+        self.residual.run(
+            &picked,
+            x.c,
+            rows,
+            &mut out.data,
+            cout,
+            0,
+            Target::Fresh,
+            Threads::All,
+        );
+        profile.lap("residual 1x1/2 (gather + GEMM)");
+        // sepconv1 (its ReLU only from block 3 on: block 2's input is already activated).
+        let mid = self.sep1.pointwise.cout;
+        let mut y = Map::zeros(x.n, x.h, x.w, mid);
+        scratch.resize(x.pixels() * x.c, 0.0);
+        depthwise3x3(
+            &x.data,
+            x.n,
+            x.h,
+            x.w,
+            x.c,
+            &self.sep1.depthwise,
+            self.activate_input,
+            scratch,
+        );
+        profile.lap("depthwise 3x3");
+        self.sep1.pointwise.run(
+            scratch,
+            x.c,
+            x.pixels(),
+            &mut y.data,
+            mid,
+            0,
+            Target::Fresh,
+            Threads::All,
+        );
+        profile.lap("pointwise 1x1 (GEMM)");
+        let mut z = Map::zeros(x.n, x.h, x.w, cout);
+        self.sep2
+            .run(&y, scratch, &mut z.data, Target::Fresh, profile);
+        max_pool_same_add(&z.data, z.n, z.h, z.w, z.c, &mut out.data);
+        profile.lap("max pool 3x3/2 + add");
+        out
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Middle {
+    seps: [Separable; 3],
+}
+
+impl Middle {
+    fn new(block: &MiddleBlock) -> Result<Self, BackboneError> {
+        Ok(Self {
+            seps: [
+                Separable::new(&block.sepconv1, &block.sepconv1_bn)?,
+                Separable::new(&block.sepconv2, &block.sepconv2_bn)?,
+                Separable::new(&block.sepconv3, &block.sepconv3_bn)?,
+            ],
+        })
+    }
+
+    /// In place: `x += sep3(relu(sep2(relu(sep1(relu(x))))))`, `a` and `b` scratch maps.
+    fn run(
+        &self,
+        x: &mut Map,
+        a: &mut Map,
+        b: &mut Map,
+        scratch: &mut Vec<f32>,
+        profile: &mut Profile,
+    ) {
+        self.seps[0].run(x, scratch, &mut a.data, Target::Fresh, profile);
+        self.seps[1].run(a, scratch, &mut b.data, Target::Fresh, profile);
+        // The identity shortcut is x itself: the last GEMM accumulates onto it.
+        self.seps[2].run(b, scratch, &mut x.data, Target::Residual, profile);
+    }
+}
+
+/// Xception's weights in host form.
+#[derive(Debug, Clone)]
+pub(crate) struct HostXception {
+    conv1: Conv,
+    conv2: Conv,
+    down: [Down; 3],
+    middle: Vec<Middle>,
+    block13: Down,
+}
+
+impl HostXception {
+    pub fn new(model: &Xception) -> Result<Self, BackboneError> {
+        let stem = &model.block1;
+        Ok(Self {
+            conv1: fold::conv(&stem.conv1, Some(&stem.conv1_bn), 2, 0)?,
+            conv2: fold::conv(&stem.conv2, Some(&stem.conv2_bn), 1, 0)?,
+            down: [
+                Down::new(&model.block2)?,
+                Down::new(&model.block3)?,
+                Down::new(&model.block4)?,
+            ],
+            middle: model
+                .middle
+                .iter()
+                .map(Middle::new)
+                .collect::<Result<_, _>>()?,
+            block13: Down::new(&model.block13)?,
+        })
+    }
+
+    /// The tap maps up to `deepest` (index into [`crate::XCEPTION_TAPS`]), channels-last.
+    pub fn forward(&self, x: Map, deepest: usize, profile: &mut Profile) -> Vec<Map> {
+        let mut taps = Vec::with_capacity(deepest + 1);
+        let (h1, w1) = self.conv1.out_size(x.h, x.w);
+        let mut a = Map::zeros(x.n, h1, w1, self.conv1.cout);
+        self.conv1
+            .run(&x.data, x.n, x.h, x.w, false, &mut a.data, a.c, 0);
+        profile.lap("stem conv1 3x3/2");
+        let (h2, w2) = self.conv2.out_size(h1, w1);
+        let mut b = Map::zeros(x.n, h2, w2, self.conv2.cout);
+        self.conv2
+            .run(&a.data, a.n, h1, w1, true, &mut b.data, b.c, 0);
+        drop(a);
+        b.data
+            .par_iter_mut()
+            .for_each(|v| *v = if *v < 0.0 { 0.0 } else { *v });
+        profile.lap("stem conv2 3x3");
+        let mut scratch = Vec::new();
+        let mut x = b;
+        for (i, block) in self.down.iter().enumerate() {
+            x = block.run(&x, &mut scratch, profile);
+            if i >= 1 {
+                taps.push(x.clone());
+                if taps.len() > deepest {
+                    return taps;
+                }
+            }
+        }
+        let mut a = Map::zeros(x.n, x.h, x.w, x.c);
+        let mut b = Map::zeros(x.n, x.h, x.w, x.c);
+        for block in &self.middle {
+            block.run(&mut x, &mut a, &mut b, &mut scratch, profile);
+        }
+        taps.push(x.clone());
+        if taps.len() > deepest {
+            return taps;
+        }
+        taps.push(self.block13.run(&x, &mut scratch, profile));
+        taps
+    }
+}
+
+/// Every other pixel of every other row, `[n, ceil(h/2), ceil(w/2), c]`: the input of a 1x1
+/// stride-2 convolution.
+fn subsample2(x: &Map) -> Vec<f32> {
+    let (oh, ow, c) = (x.h.div_ceil(2), x.w.div_ceil(2), x.c);
+    let mut out = vec![0f32; x.n * oh * ow * c];
+    out.par_chunks_mut(ow * c)
+        .enumerate()
+        .for_each(|(row, out_row)| {
+            let (b, y) = (row / oh, row % oh);
+            for (ox, pixel) in out_row.chunks_exact_mut(c).enumerate() {
+                let at = ((b * x.h + y * 2) * x.w + ox * 2) * c;
+                pixel.copy_from_slice(&x.data[at..at + c]);
+            }
+        });
+    out
+}
