@@ -113,9 +113,9 @@ impl Backbone {
         input: Tensor<4>,
         taps: &[&str],
     ) -> Result<Option<Vec<(&'static str, Duration)>>, BackboneError> {
-        let deepest = self.deepest(taps)?.1;
+        let indices = self.deepest(taps)?.0;
         match &self.engine {
-            Engine::Host(host) => Ok(Some(host.profile(input, deepest, &self.device)?)),
+            Engine::Host(host) => Ok(Some(host.profile(input, &indices, &self.device)?)),
             Engine::Burn(_) => Ok(None),
         }
     }
@@ -163,7 +163,7 @@ impl Backbone {
         let (indices, deepest) = self.deepest(taps)?;
         let maps = match &self.engine {
             Engine::Host(host) if host.supports(&input.dims()) => {
-                host.forward(input, deepest, &self.device)?
+                return host.forward(input, &indices, &self.device);
             }
             // Inputs the host path leaves alone run on the stored weights (rare: unfolded).
             Engine::Host(_) => self.model.forward_taps(input, deepest),

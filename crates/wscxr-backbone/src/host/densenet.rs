@@ -7,7 +7,7 @@
 use super::conv::Conv;
 use super::fold;
 use super::gemm::Threads;
-use super::norm::{Affine, bn_relu, bn_relu_avgpool2};
+use super::norm::{Affine, bn_relu, bn_relu_avgpool2, bn_relu_rows};
 use super::pointwise::{Pointwise, Target};
 use super::pool::max_pool_pad1_relu;
 use super::{Map, Profile};
@@ -77,8 +77,9 @@ impl HostDenseNet {
         })
     }
 
-    /// The tap maps up to `deepest` (index into [`crate::DENSENET121_TAPS`]), channels-last.
-    pub fn forward(&self, x: Map, deepest: usize, profile: &mut Profile) -> Vec<Map> {
+    /// The maps of the taps marked in `keep` (indexed like [`crate::DENSENET121_TAPS`]; the pass
+    /// stops at its last entry), channels-last, `None` for the others.
+    pub fn forward(&self, x: Map, keep: &[bool], profile: &mut Profile) -> Vec<Option<Map>> {
         let (h0, w0) = self.conv0.out_size(x.h, x.w);
         let mut stem = Map::zeros(x.n, h0, w0, self.conv0.cout);
         self.conv0
@@ -89,12 +90,12 @@ impl HostDenseNet {
         max_pool_pad1_relu(&stem.data, x.n, h0, w0, stem.c, &mut buffer.data, buffer.c);
         drop(stem);
         profile.lap("stem pool0 3x3/2");
-        let mut taps: Vec<Map> = Vec::with_capacity(deepest + 1);
+        let mut taps: Vec<Option<Map>> = Vec::with_capacity(keep.len());
+        let mut prev: Option<Map> = None;
         let mut normed = Vec::new();
         let mut bottleneck = Vec::new();
-        for (i, block) in self.blocks.iter().enumerate().take(deepest + 1) {
-            if i > 0 {
-                let prev = taps.last().expect("the previous block's output");
+        for (i, block) in self.blocks.iter().enumerate().take(keep.len()) {
+            if let Some(prev) = prev.take() {
                 let t = &self.transitions[i - 1];
                 let (h, w) = (prev.h / 2, prev.w / 2);
                 normed.resize(prev.n * h * w * prev.c, 0.0);
@@ -117,22 +118,34 @@ impl HostDenseNet {
             let rows = buffer.pixels();
             for layer in block {
                 let cin = layer.norm1.scale.len();
-                normed.resize(rows * cin, 0.0);
-                bn_relu(&buffer.data, buffer.c, rows, &layer.norm1, &mut normed);
-                profile.lap("norm1 + ReLU");
                 let mid = layer.conv1.cout;
                 bottleneck.resize(rows * mid, 0.0);
-                layer.conv1.run(
-                    &normed,
-                    cin,
-                    rows,
-                    &mut bottleneck,
-                    mid,
-                    0,
-                    Target::Fresh,
-                    Threads::All,
-                );
-                profile.lap("conv1 1x1 (GEMM)");
+                if layer.conv1.fuses(rows, 1) {
+                    // norm1 + ReLU of a band straight into the band's GEMM, from cache.
+                    let (data, stride) = (&buffer.data, buffer.c);
+                    let fill = |p0: usize, p1: usize, tile: &mut [f32]| {
+                        bn_relu_rows(data, stride, &layer.norm1, p0, p1, tile);
+                    };
+                    layer
+                        .conv1
+                        .run_fused(rows, 1, fill, &mut bottleneck, Target::Fresh);
+                    profile.lap("norm1 + ReLU + conv1 1x1, fused bands");
+                } else {
+                    normed.resize(rows * cin, 0.0);
+                    bn_relu(&buffer.data, buffer.c, rows, &layer.norm1, &mut normed);
+                    profile.lap("norm1 + ReLU");
+                    layer.conv1.run(
+                        &normed,
+                        cin,
+                        rows,
+                        &mut bottleneck,
+                        mid,
+                        0,
+                        Target::Fresh,
+                        Threads::All,
+                    );
+                    profile.lap("conv1 1x1 (GEMM)");
+                }
                 layer.conv2.run(
                     &bottleneck,
                     buffer.n,
@@ -145,7 +158,20 @@ impl HostDenseNet {
                 );
                 profile.lap("conv2 3x3 (banded GEMM)");
             }
-            taps.push(std::mem::replace(&mut buffer, Map::zeros(0, 0, 0, 0)));
+            let done = std::mem::replace(&mut buffer, Map::zeros(0, 0, 0, 0));
+            let last = i + 1 == keep.len();
+            // The next transition reads the block's output: copy it only when both need it.
+            match (keep[i], last) {
+                (true, true) => taps.push(Some(done)),
+                (true, false) => {
+                    taps.push(Some(done.clone()));
+                    prev = Some(done);
+                }
+                (false, _) => {
+                    taps.push(None);
+                    prev = Some(done);
+                }
+            }
         }
         taps
     }

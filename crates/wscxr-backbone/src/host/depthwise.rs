@@ -29,6 +29,37 @@ pub(crate) fn depthwise3x3(
         });
 }
 
+/// The depthwise output of whole image rows: pixels `p0 .. p1` of the batch (multiples of `w`)
+/// into `out` (`[p1 - p0, c]`), for [`super::pointwise::Pointwise::run_fused`].
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn depthwise3x3_rows(
+    x: &[f32],
+    h: usize,
+    w: usize,
+    c: usize,
+    weight: &[f32],
+    relu_input: bool,
+    p0: usize,
+    p1: usize,
+    out: &mut [f32],
+) {
+    let image = h * w * c;
+    for (i, out_row) in out.chunks_exact_mut(w * c).enumerate().take((p1 - p0) / w) {
+        let row = p0 / w + i;
+        let (b, y) = (row / h, row % h);
+        depthwise_row(
+            &x[b * image..(b + 1) * image],
+            h,
+            w,
+            c,
+            y,
+            weight,
+            relu_input,
+            out_row,
+        );
+    }
+}
+
 simd_kernel! {
     #[allow(clippy::too_many_arguments)]
     fn depthwise_row(src: &[f32], h: usize, w: usize, c: usize, y: usize, weight: &[f32], relu_input: bool, out: &mut [f32]) => depthwise_row_body

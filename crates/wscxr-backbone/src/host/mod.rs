@@ -121,35 +121,41 @@ impl HostNet {
         n > 0 && c == 3 && h >= 32 && w >= 32
     }
 
-    /// The maps of every tap up to `deepest`, as NCHW tensors on `device`.
+    /// The maps of the taps `wanted` (indices into the network's taps), in that order, as NCHW
+    /// tensors on `device`; the pass stops after the deepest of them.
     pub fn forward(
         &self,
         input: Tensor<4>,
-        deepest: usize,
+        wanted: &[usize],
         device: &Device,
     ) -> Result<Vec<Tensor<4>>, BackboneError> {
-        self.run(input, deepest, device, &mut Profile::default())
+        self.run(input, wanted, device, &mut Profile::default())
     }
 
     /// Like [`HostNet::forward`], also returning where the time went, by kind of layer.
     pub fn profile(
         &self,
         input: Tensor<4>,
-        deepest: usize,
+        wanted: &[usize],
         device: &Device,
     ) -> Result<Vec<(&'static str, Duration)>, BackboneError> {
         let mut profile = Profile::enabled();
-        self.run(input, deepest, device, &mut profile)?;
+        self.run(input, wanted, device, &mut profile)?;
         Ok(profile.laps)
     }
 
     fn run(
         &self,
         input: Tensor<4>,
-        deepest: usize,
+        wanted: &[usize],
         device: &Device,
         profile: &mut Profile,
     ) -> Result<Vec<Tensor<4>>, BackboneError> {
+        let Some(&deepest) = wanted.iter().max() else {
+            return Ok(Vec::new());
+        };
+        let mut keep = vec![false; deepest + 1];
+        wanted.iter().for_each(|&i| keep[i] = true);
         let [n, c, h, w] = input.dims();
         if !self.supports(&[n, c, h, w]) {
             return Err(BackboneError::InvalidConfig(format!(
@@ -169,16 +175,22 @@ impl HostNet {
         drop(data);
         profile.lap("input to channels-last");
         let maps = match self {
-            HostNet::DenseNet121(net) => net.forward(x, deepest, profile),
-            HostNet::Xception(net) => net.forward(x, deepest, profile),
+            HostNet::DenseNet121(net) => net.forward(x, &keep, profile),
+            HostNet::Xception(net) => net.forward(x, &keep, profile),
         };
-        let tensors = maps
-            .into_iter()
-            .map(|m| {
+        let tensors = wanted
+            .iter()
+            .map(|&i| {
+                let m = maps[i].as_ref().ok_or_else(|| {
+                    BackboneError::InvalidConfig(format!("host path: tap {i} not computed"))
+                })?;
                 let data = layout::nhwc_to_nchw(&m.data, m.n, m.h, m.w, m.c, m.c);
-                Tensor::<4>::from_data(TensorData::new(data, [m.n, m.c, m.h, m.w]), device)
+                Ok(Tensor::<4>::from_data(
+                    TensorData::new(data, [m.n, m.c, m.h, m.w]),
+                    device,
+                ))
             })
-            .collect();
+            .collect::<Result<_, BackboneError>>()?;
         profile.lap("taps to NCHW tensors");
         Ok(tensors)
     }

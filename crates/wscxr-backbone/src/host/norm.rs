@@ -31,6 +31,21 @@ pub(crate) fn bn_relu(x: &[f32], x_rs: usize, rows: usize, affine: &Affine, out:
         });
 }
 
+/// [`bn_relu`] of pixels `p0 .. p1` only, on the calling thread (for a fused GEMM band).
+pub(crate) fn bn_relu_rows(
+    x: &[f32],
+    x_rs: usize,
+    affine: &Affine,
+    p0: usize,
+    p1: usize,
+    out: &mut [f32],
+) {
+    let c = affine.scale.len();
+    for (o, p) in out.chunks_exact_mut(c).zip(p0..p1) {
+        scale_shift_relu(&x[p * x_rs..p * x_rs + c], affine, o, false);
+    }
+}
+
 /// `out = avgpool2x2(relu(x * scale + shift))`, stride 2, odd last row/column dropped (PyTorch's
 /// floor mode). `x` is `[n, h, w, c]` contiguous, `out` `[n, h / 2, w / 2, c]`.
 pub(crate) fn bn_relu_avgpool2(

@@ -72,3 +72,51 @@ impl Pointwise {
         );
     }
 }
+
+/// Floats in one band's input tile for [`Pointwise::run_fused`]: 64 Ki floats, 256 KiB (L2).
+const TILE_FLOATS: usize = 64 * 1024;
+
+/// Largest weight matrix (floats) for which banding pays: every band's GEMM packs the whole
+/// weight matrix again, which is cheap next to its work only while the matrix is small.
+const FUSED_MAX_WEIGHTS: usize = 256 * 1024;
+
+impl Pointwise {
+    /// Pixels per band for [`Pointwise::run_fused`], a multiple of `align`.
+    fn band_pixels(&self, align: usize) -> usize {
+        let band = (TILE_FLOATS / self.cin.max(1)).clamp(64, 2048);
+        band.div_ceil(align).max(1) * align
+    }
+
+    /// Whether [`Pointwise::run_fused`] beats producing the whole input then one threaded GEMM:
+    /// enough bands to keep every core busy, and weights small enough to pack once per band.
+    pub fn fuses(&self, pixels: usize, align: usize) -> bool {
+        self.cin * self.cout <= FUSED_MAX_WEIGHTS
+            && pixels >= 8 * rayon::current_num_threads() * self.band_pixels(align)
+    }
+
+    /// Like [`Pointwise::run`] into a contiguous `[pixels, cout]` `dst`, with the input produced
+    /// band by band: `fill(p0, p1, tile)` writes pixels `p0 .. p1` (`[p1 - p0, cin]`) into a tile
+    /// that stays in cache for the band's GEMM. Bands run in parallel, each GEMM on one thread;
+    /// band edges fall on multiples of `align` pixels.
+    pub fn run_fused(
+        &self,
+        pixels: usize,
+        align: usize,
+        fill: impl Fn(usize, usize, &mut [f32]) + Sync,
+        dst: &mut [f32],
+        into: Target,
+    ) {
+        let (cin, cout) = (self.cin, self.cout);
+        let band = self.band_pixels(align);
+        dst[..pixels * cout]
+            .par_chunks_mut(band * cout)
+            .enumerate()
+            .for_each(|(index, out)| {
+                let p0 = index * band;
+                let rows = out.len() / cout;
+                let mut tile = vec![0f32; rows * cin];
+                fill(p0, p0 + rows, &mut tile);
+                self.run(&tile, cin, rows, out, cout, 0, into, Threads::One);
+            });
+    }
+}

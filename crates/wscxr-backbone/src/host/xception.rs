@@ -5,7 +5,7 @@
 use rayon::prelude::*;
 
 use super::conv::Conv;
-use super::depthwise::depthwise3x3;
+use super::depthwise::{depthwise3x3, depthwise3x3_rows};
 use super::fold;
 use super::gemm::Threads;
 use super::pointwise::{Pointwise, Target};
@@ -29,22 +29,34 @@ impl Separable {
         })
     }
 
-    /// `dst (+)= pointwise(depthwise(relu(x)))`; `scratch` holds the depthwise output.
+    /// `dst (+)= pointwise(depthwise(x))`, ReLU applied to `x` as it is loaded when
+    /// `relu_input`; `dst` is `[pixels, cout]`. Large maps go band by band (the depthwise output of
+    /// a band feeds its GEMM from cache); small ones through `scratch` and one threaded GEMM.
     fn run(
         &self,
         x: &Map,
+        relu_input: bool,
         scratch: &mut Vec<f32>,
         dst: &mut [f32],
         into: Target,
         profile: &mut Profile,
     ) {
         let pixels = x.pixels();
-        scratch.resize(pixels * x.c, 0.0);
-        depthwise3x3(&x.data, x.n, x.h, x.w, x.c, &self.depthwise, true, scratch);
+        let (h, w, c) = (x.h, x.w, x.c);
+        if self.pointwise.fuses(pixels, w) {
+            let fill = |p0: usize, p1: usize, tile: &mut [f32]| {
+                depthwise3x3_rows(&x.data, h, w, c, &self.depthwise, relu_input, p0, p1, tile);
+            };
+            self.pointwise.run_fused(pixels, w, fill, dst, into);
+            profile.lap("separable, fused bands (depthwise + GEMM)");
+            return;
+        }
+        scratch.resize(pixels * c, 0.0);
+        depthwise3x3(&x.data, x.n, h, w, c, &self.depthwise, relu_input, scratch);
         profile.lap("depthwise 3x3");
         let cout = self.pointwise.cout;
         self.pointwise
-            .run(scratch, x.c, pixels, dst, cout, 0, into, Threads::All);
+            .run(scratch, c, pixels, dst, cout, 0, into, Threads::All);
         profile.lap("pointwise 1x1 (GEMM)");
     }
 }
@@ -88,32 +100,17 @@ impl Down {
         // sepconv1 (its ReLU only from block 3 on: block 2's input is already activated).
         let mid = self.sep1.pointwise.cout;
         let mut y = Map::zeros(x.n, x.h, x.w, mid);
-        scratch.resize(x.pixels() * x.c, 0.0);
-        depthwise3x3(
-            &x.data,
-            x.n,
-            x.h,
-            x.w,
-            x.c,
-            &self.sep1.depthwise,
+        self.sep1.run(
+            x,
             self.activate_input,
             scratch,
-        );
-        profile.lap("depthwise 3x3");
-        self.sep1.pointwise.run(
-            scratch,
-            x.c,
-            x.pixels(),
             &mut y.data,
-            mid,
-            0,
             Target::Fresh,
-            Threads::All,
+            profile,
         );
-        profile.lap("pointwise 1x1 (GEMM)");
         let mut z = Map::zeros(x.n, x.h, x.w, cout);
         self.sep2
-            .run(&y, scratch, &mut z.data, Target::Fresh, profile);
+            .run(&y, true, scratch, &mut z.data, Target::Fresh, profile);
         max_pool_same_add(&z.data, z.n, z.h, z.w, z.c, &mut out.data);
         profile.lap("max pool 3x3/2 + add");
         out
@@ -145,10 +142,10 @@ impl Middle {
         scratch: &mut Vec<f32>,
         profile: &mut Profile,
     ) {
-        self.seps[0].run(x, scratch, &mut a.data, Target::Fresh, profile);
-        self.seps[1].run(a, scratch, &mut b.data, Target::Fresh, profile);
+        self.seps[0].run(x, true, scratch, &mut a.data, Target::Fresh, profile);
+        self.seps[1].run(a, true, scratch, &mut b.data, Target::Fresh, profile);
         // The identity shortcut is x itself: the last GEMM accumulates onto it.
-        self.seps[2].run(b, scratch, &mut x.data, Target::Residual, profile);
+        self.seps[2].run(b, true, scratch, &mut x.data, Target::Residual, profile);
     }
 }
 
@@ -182,9 +179,15 @@ impl HostXception {
         })
     }
 
-    /// The tap maps up to `deepest` (index into [`crate::XCEPTION_TAPS`]), channels-last.
-    pub fn forward(&self, x: Map, deepest: usize, profile: &mut Profile) -> Vec<Map> {
-        let mut taps = Vec::with_capacity(deepest + 1);
+    /// The maps of the taps marked in `keep` (indexed like [`crate::XCEPTION_TAPS`]; the pass
+    /// stops at its last entry), channels-last, `None` for the others.
+    pub fn forward(&self, x: Map, keep: &[bool], profile: &mut Profile) -> Vec<Option<Map>> {
+        let deepest = keep.len().saturating_sub(1);
+        let mut taps = Vec::with_capacity(keep.len());
+        let tap = |x: &Map, taps: &mut Vec<Option<Map>>| {
+            let wanted = keep.get(taps.len()).copied().unwrap_or(false);
+            taps.push(wanted.then(|| x.clone()));
+        };
         let (h1, w1) = self.conv1.out_size(x.h, x.w);
         let mut a = Map::zeros(x.n, h1, w1, self.conv1.cout);
         self.conv1
@@ -204,7 +207,7 @@ impl HostXception {
         for (i, block) in self.down.iter().enumerate() {
             x = block.run(&x, &mut scratch, profile);
             if i >= 1 {
-                taps.push(x.clone());
+                tap(&x, &mut taps);
                 if taps.len() > deepest {
                     return taps;
                 }
@@ -215,11 +218,11 @@ impl HostXception {
         for block in &self.middle {
             block.run(&mut x, &mut a, &mut b, &mut scratch, profile);
         }
-        taps.push(x.clone());
+        tap(&x, &mut taps);
         if taps.len() > deepest {
             return taps;
         }
-        taps.push(self.block13.run(&x, &mut scratch, profile));
+        taps.push(Some(self.block13.run(&x, &mut scratch, profile)));
         taps
     }
 }
