@@ -258,11 +258,9 @@ fn densenet121_host_and_burn_paths_match_onnx_runtime() {
     }
 }
 
-/// Odd, non-square sizes (TensorFlow 'same' pooling pads differently there) and a batch of two:
-/// the host path against burn's operators on the folded weights, same tolerance.
-#[test]
-fn host_path_matches_burn_path_on_odd_sizes() {
-    let Some(shared) = shared_dir() else { return };
+/// The host path against burn's operators on the folded weights, same tolerance, for `[n, 3, h, w]`
+/// random input: every tap, both networks.
+fn host_matches_burn(shared: &Path, n: usize, h: usize, w: usize) {
     let device = Device::flex();
     let cases = [
         (
@@ -278,7 +276,7 @@ fn host_path_matches_burn_path_on_odd_sizes() {
         let host = Backbone::from_onnx(network, &weights, &device).unwrap();
         let burn = host.clone().with_host_path(false).unwrap();
         let x = Tensor::<4>::random(
-            [2, 3, 67, 45],
+            [n, 3, h, w],
             burn::tensor::Distribution::Normal(0.0, 1.0),
             &device,
         );
@@ -296,7 +294,7 @@ fn host_path_matches_burn_path_on_odd_sizes() {
                 .zip(&b)
                 .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
             println!(
-                "{network} {tap} 67x45: host vs burn relative error {:.2e}",
+                "{network} {tap} {n}x{h}x{w}: host vs burn relative error {:.2e}",
                 diff / scale
             );
             assert!(
@@ -305,6 +303,21 @@ fn host_path_matches_burn_path_on_odd_sizes() {
             );
         }
     }
+}
+
+/// Odd, non-square sizes (TensorFlow 'same' pooling pads differently there), a batch of two.
+#[test]
+fn host_path_matches_burn_path_on_odd_sizes() {
+    let Some(shared) = shared_dir() else { return };
+    host_matches_burn(&shared, 2, 67, 45);
+}
+
+/// A batch large enough for the host path's fused bands (depthwise + GEMM, norm + GEMM), which
+/// batch-1 fixtures do not reach.
+#[test]
+fn host_path_fused_bands_match_burn_path() {
+    let Some(shared) = shared_dir() else { return };
+    host_matches_burn(&shared, 4, 256, 256);
 }
 
 /// Records keep the unfolded weights: a record saved from a backbone that folded its batch norms
