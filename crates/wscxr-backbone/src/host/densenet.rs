@@ -4,11 +4,13 @@
 //! scale-shift-ReLU pass; the transition's 2x2 average pool done before its 1x1 convolution (the
 //! two commute), which does the GEMM on a quarter of the pixels.
 
+use rayon::prelude::*;
+
 use super::conv::Conv;
 use super::fold;
 use super::gemm::Threads;
 use super::norm::{Affine, bn_relu, bn_relu_avgpool2, bn_relu_rows};
-use super::pointwise::{Pointwise, Target};
+use super::pointwise::{Pointwise, Target, relu_in_place};
 use super::pool::max_pool_pad1_relu;
 use super::{Map, Profile};
 use crate::BackboneError;
@@ -17,7 +19,7 @@ use crate::densenet::{DenseLayer, DenseNet121, Transition};
 #[derive(Debug, Clone)]
 struct Layer {
     norm1: Affine,
-    /// 1x1 bottleneck with `norm2` folded in; its ReLU is applied as `conv2` loads it.
+    /// 1x1 bottleneck with `norm2` folded in, followed by ReLU.
     conv1: Pointwise,
     conv2: Conv,
 }
@@ -128,8 +130,8 @@ impl HostDenseNet {
                     };
                     layer
                         .conv1
-                        .run_fused(rows, 1, fill, &mut bottleneck, Target::Fresh);
-                    profile.lap("norm1 + ReLU + conv1 1x1, fused bands");
+                        .run_fused(rows, 1, fill, &mut bottleneck, Target::Fresh, true);
+                    profile.lap("norm1 + ReLU + conv1 1x1 + ReLU, fused bands");
                 } else {
                     normed.resize(rows * cin, 0.0);
                     bn_relu(&buffer.data, buffer.c, rows, &layer.norm1, &mut normed);
@@ -144,19 +146,23 @@ impl HostDenseNet {
                         Target::Fresh,
                         Threads::All,
                     );
-                    profile.lap("conv1 1x1 (GEMM)");
+                    bottleneck
+                        .par_chunks_mut(64 * mid)
+                        .for_each(relu_in_place);
+                    profile.lap("conv1 1x1 (GEMM) + ReLU");
                 }
+                // The bottleneck is already activated (ReLU fused into conv1's bands).
                 layer.conv2.run(
                     &bottleneck,
                     buffer.n,
                     buffer.h,
                     buffer.w,
-                    true,
+                    false,
                     &mut buffer.data,
                     buffer.c,
                     cin,
                 );
-                profile.lap("conv2 3x3 (banded GEMM)");
+                profile.lap("conv2 3x3 (banded patch GEMM)");
             }
             let done = std::mem::replace(&mut buffer, Map::zeros(0, 0, 0, 0));
             let last = i + 1 == keep.len();

@@ -97,7 +97,8 @@ impl Pointwise {
     /// Like [`Pointwise::run`] into a contiguous `[pixels, cout]` `dst`, with the input produced
     /// band by band: `fill(p0, p1, tile)` writes pixels `p0 .. p1` (`[p1 - p0, cin]`) into a tile
     /// that stays in cache for the band's GEMM. Bands run in parallel, each GEMM on one thread;
-    /// band edges fall on multiples of `align` pixels.
+    /// band edges fall on multiples of `align` pixels. `relu` applies ReLU to the band's output
+    /// while it is still in cache.
     pub fn run_fused(
         &self,
         pixels: usize,
@@ -105,6 +106,7 @@ impl Pointwise {
         fill: impl Fn(usize, usize, &mut [f32]) + Sync,
         dst: &mut [f32],
         into: Target,
+        relu: bool,
     ) {
         let (cin, cout) = (self.cin, self.cout);
         let band = self.band_pixels(align);
@@ -117,6 +119,15 @@ impl Pointwise {
                 let mut tile = vec![0f32; rows * cin];
                 fill(p0, p0 + rows, &mut tile);
                 self.run(&tile, cin, rows, out, cout, 0, into, Threads::One);
+                if relu {
+                    relu_in_place(out);
+                }
             });
     }
+}
+
+/// `x = max(x, 0)` (NaN kept), on the calling thread.
+pub(crate) fn relu_in_place(x: &mut [f32]) {
+    x.iter_mut()
+        .for_each(|v| *v = if *v < 0.0 { 0.0 } else { *v });
 }

@@ -47,7 +47,7 @@ impl Separable {
             let fill = |p0: usize, p1: usize, tile: &mut [f32]| {
                 depthwise3x3_rows(&x.data, h, w, c, &self.depthwise, relu_input, p0, p1, tile);
             };
-            self.pointwise.run_fused(pixels, w, fill, dst, into);
+            self.pointwise.run_fused(pixels, w, fill, dst, into, false);
             profile.lap("separable, fused bands (depthwise + GEMM)");
             return;
         }
