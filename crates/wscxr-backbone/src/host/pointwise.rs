@@ -76,10 +76,6 @@ impl Pointwise {
 /// Floats in one band's input tile for [`Pointwise::run_fused`]: 64 Ki floats, 256 KiB (L2).
 const TILE_FLOATS: usize = 64 * 1024;
 
-/// Largest weight matrix (floats) for which banding pays: every band's GEMM packs the whole
-/// weight matrix again, which is cheap next to its work only while the matrix is small.
-const FUSED_MAX_WEIGHTS: usize = 256 * 1024;
-
 impl Pointwise {
     /// Pixels per band for [`Pointwise::run_fused`], a multiple of `align`.
     fn band_pixels(&self, align: usize) -> usize {
@@ -88,10 +84,11 @@ impl Pointwise {
     }
 
     /// Whether [`Pointwise::run_fused`] beats producing the whole input then one threaded GEMM:
-    /// enough bands to keep every core busy, and weights small enough to pack once per band.
+    /// enough bands to keep every core busy. (Each band's GEMM packs the weights again, about
+    /// 1/band of its work: measured cheaper than the input's round trip through memory, even for
+    /// Xception's 728 x 728 middle flow at batch 8.)
     pub fn fuses(&self, pixels: usize, align: usize) -> bool {
-        self.cin * self.cout <= FUSED_MAX_WEIGHTS
-            && pixels >= 8 * rayon::current_num_threads() * self.band_pixels(align)
+        pixels >= 8 * rayon::current_num_threads() * self.band_pixels(align)
     }
 
     /// Like [`Pointwise::run`] into a contiguous `[pixels, cout]` `dst`, with the input produced
