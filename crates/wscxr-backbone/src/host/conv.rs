@@ -136,24 +136,36 @@ fn gather(
                     line.fill(0.0);
                     continue;
                 }
+                let ix0 = (ox * stride) as isize - pad as isize;
+                if ix0 >= 0 && ix0 as usize + k <= w {
+                    // The whole kernel row is inside the image: one contiguous run of k * cin.
+                    let at = (iy as usize * w + ix0 as usize) * cin;
+                    copy(&src[at..at + k * cin], line, relu_input);
+                    continue;
+                }
                 for kx in 0..k {
-                    let ix = (ox * stride + kx) as isize - pad as isize;
+                    let ix = ix0 + kx as isize;
                     let out = &mut line[kx * cin..(kx + 1) * cin];
                     if ix < 0 || ix >= w as isize {
                         out.fill(0.0);
                         continue;
                     }
                     let at = (iy as usize * w + ix as usize) * cin;
-                    let input = &src[at..at + cin];
-                    if relu_input {
-                        out.iter_mut()
-                            .zip(input)
-                            .for_each(|(o, &v)| *o = if v < 0.0 { 0.0 } else { v });
-                    } else {
-                        out.copy_from_slice(input);
-                    }
+                    copy(&src[at..at + cin], out, relu_input);
                 }
             }
         }
+    }
+}
+
+/// `out = relu_input ? relu(input) : input` (NaN kept).
+#[inline(always)]
+fn copy(input: &[f32], out: &mut [f32], relu_input: bool) {
+    if relu_input {
+        out.iter_mut()
+            .zip(input)
+            .for_each(|(o, &v)| *o = if v < 0.0 { 0.0 } else { v });
+    } else {
+        out.copy_from_slice(input);
     }
 }
