@@ -146,9 +146,7 @@ impl HostDenseNet {
                         Target::Fresh,
                         Threads::All,
                     );
-                    bottleneck
-                        .par_chunks_mut(64 * mid)
-                        .for_each(relu_in_place);
+                    bottleneck.par_chunks_mut(64 * mid).for_each(relu_in_place);
                     profile.lap("conv1 1x1 (GEMM) + ReLU");
                 }
                 // The bottleneck is already activated (ReLU fused into conv1's bands).

@@ -65,6 +65,29 @@ impl Map {
         }
     }
 
+    /// `f` applied to each image of the batch on its own, the results stacked back into a batch
+    /// (all of the same shape).
+    pub fn per_image(self, mut f: impl FnMut(Map) -> Map) -> Map {
+        if self.n == 1 {
+            return f(self);
+        }
+        let image = self.h * self.w * self.c;
+        let mut out: Option<Map> = None;
+        for (i, chunk) in self.data.chunks(image).enumerate() {
+            let one = f(Map {
+                n: 1,
+                h: self.h,
+                w: self.w,
+                c: self.c,
+                data: chunk.to_vec(),
+            });
+            let out = out.get_or_insert_with(|| Map::zeros(self.n, one.h, one.w, one.c));
+            let size = one.data.len();
+            out.data[i * size..(i + 1) * size].copy_from_slice(&one.data);
+        }
+        out.unwrap_or_else(|| Map::zeros(0, 0, 0, 0))
+    }
+
     /// Pixels over the whole batch (`n * h * w`): the rows of a 1x1 convolution's GEMM.
     pub fn pixels(&self) -> usize {
         self.n * self.h * self.w

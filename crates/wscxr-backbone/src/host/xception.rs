@@ -188,6 +188,38 @@ impl HostXception {
             let wanted = keep.get(taps.len()).copied().unwrap_or(false);
             taps.push(wanted.then(|| x.clone()));
         };
+        let mut scratch = Vec::new();
+        // The high-resolution start (stem, blocks 2 and 3) one image at a time: its maps
+        // (8 MiB per image at 256 px) then stay in the last-level cache instead of streaming
+        // the whole batch's through memory; the deeper blocks, where weights dominate, run on the
+        // whole batch.
+        let mut x = x.per_image(|x| self.entry(x, &mut scratch, profile));
+        tap(&x, &mut taps);
+        if taps.len() > deepest {
+            return taps;
+        }
+        x = self.down[2].run(&x, &mut scratch, profile);
+        tap(&x, &mut taps);
+        if taps.len() > deepest {
+            return taps;
+        }
+        let mut a = Map::zeros(x.n, x.h, x.w, x.c);
+        let mut b = Map::zeros(x.n, x.h, x.w, x.c);
+        for block in &self.middle {
+            block.run(&mut x, &mut a, &mut b, &mut scratch, profile);
+        }
+        tap(&x, &mut taps);
+        if taps.len() > deepest {
+            return taps;
+        }
+        taps.push(Some(self.block13.run(&x, &mut scratch, profile)));
+        taps
+    }
+}
+
+impl HostXception {
+    /// Stem, block 2 and block 3: up to `block3_out`.
+    fn entry(&self, x: Map, scratch: &mut Vec<f32>, profile: &mut Profile) -> Map {
         let (h1, w1) = self.conv1.out_size(x.h, x.w);
         let mut a = Map::zeros(x.n, h1, w1, self.conv1.cout);
         self.conv1
@@ -202,28 +234,8 @@ impl HostXception {
             .par_iter_mut()
             .for_each(|v| *v = if *v < 0.0 { 0.0 } else { *v });
         profile.lap("stem conv2 3x3");
-        let mut scratch = Vec::new();
-        let mut x = b;
-        for (i, block) in self.down.iter().enumerate() {
-            x = block.run(&x, &mut scratch, profile);
-            if i >= 1 {
-                tap(&x, &mut taps);
-                if taps.len() > deepest {
-                    return taps;
-                }
-            }
-        }
-        let mut a = Map::zeros(x.n, x.h, x.w, x.c);
-        let mut b = Map::zeros(x.n, x.h, x.w, x.c);
-        for block in &self.middle {
-            block.run(&mut x, &mut a, &mut b, &mut scratch, profile);
-        }
-        tap(&x, &mut taps);
-        if taps.len() > deepest {
-            return taps;
-        }
-        taps.push(Some(self.block13.run(&x, &mut scratch, profile)));
-        taps
+        let x = self.down[0].run(&b, scratch, profile);
+        self.down[1].run(&x, scratch, profile)
     }
 }
 
