@@ -49,6 +49,21 @@ impl Trans {
     }
 }
 
+/// Profile labels per dense block and transition.
+const CONV1: [&str; 4] = [
+    "denseblock1 norm1 + conv1 1x1 (6 layers, 64x64)",
+    "denseblock2 norm1 + conv1 1x1 (12 layers, 32x32)",
+    "denseblock3 norm1 + conv1 1x1 (24 layers, 16x16)",
+    "denseblock4 norm1 + conv1 1x1 (16 layers, 8x8)",
+];
+const CONV2: [&str; 4] = [
+    "denseblock1 conv2 3x3",
+    "denseblock2 conv2 3x3",
+    "denseblock3 conv2 3x3",
+    "denseblock4 conv2 3x3",
+];
+const TRANSITIONS: [&str; 3] = ["transition1", "transition2", "transition3"];
+
 /// DenseNet-121's trunk weights in host form.
 #[derive(Debug, Clone)]
 pub(crate) struct HostDenseNet {
@@ -86,12 +101,12 @@ impl HostDenseNet {
         let mut stem = Map::zeros(x.n, h0, w0, self.conv0.cout);
         self.conv0
             .run(&x.data, x.n, x.h, x.w, false, &mut stem.data, stem.c, 0);
-        profile.lap("stem conv0 7x7/2");
+        profile.lap("conv0 7x7/2 3->64");
         let (h1, w1) = ((h0 - 1) / 2 + 1, (w0 - 1) / 2 + 1);
         let mut buffer = Map::zeros(x.n, h1, w1, block_width(&self.blocks[0]));
         max_pool_pad1_relu(&stem.data, x.n, h0, w0, stem.c, &mut buffer.data, buffer.c);
         drop(stem);
-        profile.lap("stem pool0 3x3/2");
+        profile.lap("pool0 3x3/2");
         let mut taps: Vec<Option<Map>> = Vec::with_capacity(keep.len());
         let mut prev: Option<Map> = None;
         let mut normed = Vec::new();
@@ -102,7 +117,6 @@ impl HostDenseNet {
                 let (h, w) = (prev.h / 2, prev.w / 2);
                 normed.resize(prev.n * h * w * prev.c, 0.0);
                 bn_relu_avgpool2(&prev.data, prev.n, prev.h, prev.w, &t.norm, &mut normed);
-                profile.lap("transition norm + ReLU + avg pool");
                 buffer = Map::zeros(prev.n, h, w, block_width(block));
                 let rows = buffer.pixels();
                 t.conv.run(
@@ -115,7 +129,7 @@ impl HostDenseNet {
                     Target::Fresh,
                     Threads::All,
                 );
-                profile.lap("transition conv 1x1 (GEMM)");
+                profile.lap(TRANSITIONS[i - 1]);
             }
             let rows = buffer.pixels();
             for layer in block {
@@ -131,11 +145,10 @@ impl HostDenseNet {
                     layer
                         .conv1
                         .run_fused(rows, 1, fill, &mut bottleneck, Target::Fresh, true);
-                    profile.lap("norm1 + ReLU + conv1 1x1 + ReLU, fused bands");
+                    profile.lap(CONV1[i]);
                 } else {
                     normed.resize(rows * cin, 0.0);
                     bn_relu(&buffer.data, buffer.c, rows, &layer.norm1, &mut normed);
-                    profile.lap("norm1 + ReLU");
                     layer.conv1.run(
                         &normed,
                         cin,
@@ -147,7 +160,7 @@ impl HostDenseNet {
                         Threads::All,
                     );
                     bottleneck.par_chunks_mut(64 * mid).for_each(relu_in_place);
-                    profile.lap("conv1 1x1 (GEMM) + ReLU");
+                    profile.lap(CONV1[i]);
                 }
                 // The bottleneck is already activated (ReLU fused into conv1's bands).
                 layer.conv2.run(
@@ -160,7 +173,7 @@ impl HostDenseNet {
                     buffer.c,
                     cin,
                 );
-                profile.lap("conv2 3x3 (banded patch GEMM)");
+                profile.lap(CONV2[i]);
             }
             let done = std::mem::replace(&mut buffer, Map::zeros(0, 0, 0, 0));
             let last = i + 1 == keep.len();

@@ -40,6 +40,7 @@ impl Separable {
         dst: &mut [f32],
         into: Target,
         profile: &mut Profile,
+        label: &'static str,
     ) {
         let pixels = x.pixels();
         let (h, w, c) = (x.h, x.w, x.c);
@@ -48,21 +49,22 @@ impl Separable {
                 depthwise3x3_rows(&x.data, h, w, c, &self.depthwise, relu_input, p0, p1, tile);
             };
             self.pointwise.run_fused(pixels, w, fill, dst, into, false);
-            profile.lap("separable, fused bands (depthwise + GEMM)");
+            profile.lap(label);
             return;
         }
         scratch.resize(pixels * c, 0.0);
         depthwise3x3(&x.data, x.n, h, w, c, &self.depthwise, relu_input, scratch);
-        profile.lap("depthwise 3x3");
         let cout = self.pointwise.cout;
         self.pointwise
             .run(scratch, c, pixels, dst, cout, 0, into, Threads::All);
-        profile.lap("pointwise 1x1 (GEMM)");
+        profile.lap(label);
     }
 }
 
 #[derive(Debug, Clone)]
 struct Down {
+    /// Profile labels: residual projection, sepconv1, sepconv2, pool + add.
+    labels: [&'static str; 4],
     sep1: Separable,
     sep2: Separable,
     residual: Pointwise,
@@ -70,8 +72,9 @@ struct Down {
 }
 
 impl Down {
-    fn new(block: &DownBlock) -> Result<Self, BackboneError> {
+    fn new(block: &DownBlock, labels: [&'static str; 4]) -> Result<Self, BackboneError> {
         Ok(Self {
+            labels,
             sep1: Separable::new(&block.sepconv1, &block.sepconv1_bn)?,
             sep2: Separable::new(&block.sepconv2, &block.sepconv2_bn)?,
             residual: fold::pointwise(&block.residual_conv, Some(&block.residual_bn))?,
@@ -96,7 +99,7 @@ impl Down {
             Target::Fresh,
             Threads::All,
         );
-        profile.lap("residual 1x1/2 (gather + GEMM)");
+        profile.lap(self.labels[0]);
         // sepconv1 (its ReLU only from block 3 on: block 2's input is already activated).
         let mid = self.sep1.pointwise.cout;
         let mut y = Map::zeros(x.n, x.h, x.w, mid);
@@ -107,12 +110,20 @@ impl Down {
             &mut y.data,
             Target::Fresh,
             profile,
+            self.labels[1],
         );
         let mut z = Map::zeros(x.n, x.h, x.w, cout);
-        self.sep2
-            .run(&y, true, scratch, &mut z.data, Target::Fresh, profile);
+        self.sep2.run(
+            &y,
+            true,
+            scratch,
+            &mut z.data,
+            Target::Fresh,
+            profile,
+            self.labels[2],
+        );
         max_pool_same_add(&z.data, z.n, z.h, z.w, z.c, &mut out.data);
-        profile.lap("max pool 3x3/2 + add");
+        profile.lap(self.labels[3]);
         out
     }
 }
@@ -142,12 +153,39 @@ impl Middle {
         scratch: &mut Vec<f32>,
         profile: &mut Profile,
     ) {
-        self.seps[0].run(x, true, scratch, &mut a.data, Target::Fresh, profile);
-        self.seps[1].run(a, true, scratch, &mut b.data, Target::Fresh, profile);
+        self.seps[0].run(
+            x,
+            true,
+            scratch,
+            &mut a.data,
+            Target::Fresh,
+            profile,
+            MIDDLE,
+        );
+        self.seps[1].run(
+            a,
+            true,
+            scratch,
+            &mut b.data,
+            Target::Fresh,
+            profile,
+            MIDDLE,
+        );
         // The identity shortcut is x itself: the last GEMM accumulates onto it.
-        self.seps[2].run(b, true, scratch, &mut x.data, Target::Residual, profile);
+        self.seps[2].run(
+            b,
+            true,
+            scratch,
+            &mut x.data,
+            Target::Residual,
+            profile,
+            MIDDLE,
+        );
     }
 }
+
+/// Profile label of the middle flow.
+const MIDDLE: &str = "blocks 5-12: 24 sepconvs 728->728 (16x16)";
 
 /// Xception's weights in host form.
 #[derive(Debug, Clone)]
@@ -166,16 +204,48 @@ impl HostXception {
             conv1: fold::conv(&stem.conv1, Some(&stem.conv1_bn), 2, 0)?,
             conv2: fold::conv(&stem.conv2, Some(&stem.conv2_bn), 1, 0)?,
             down: [
-                Down::new(&model.block2)?,
-                Down::new(&model.block3)?,
-                Down::new(&model.block4)?,
+                Down::new(
+                    &model.block2,
+                    [
+                        "block2 residual 1x1/2 64->128",
+                        "block2 sepconv1 64->128 (125x125)",
+                        "block2 sepconv2 128->128",
+                        "block2 max pool + add",
+                    ],
+                )?,
+                Down::new(
+                    &model.block3,
+                    [
+                        "block3 residual 1x1/2 128->256",
+                        "block3 sepconv1 128->256 (63x63)",
+                        "block3 sepconv2 256->256",
+                        "block3 max pool + add",
+                    ],
+                )?,
+                Down::new(
+                    &model.block4,
+                    [
+                        "block4 residual 1x1/2 256->728",
+                        "block4 sepconv1 256->728 (32x32)",
+                        "block4 sepconv2 728->728",
+                        "block4 max pool + add",
+                    ],
+                )?,
             ],
             middle: model
                 .middle
                 .iter()
                 .map(Middle::new)
                 .collect::<Result<_, _>>()?,
-            block13: Down::new(&model.block13)?,
+            block13: Down::new(
+                &model.block13,
+                [
+                    "block13 residual 1x1/2 728->1024",
+                    "block13 sepconv1 728->728 (16x16)",
+                    "block13 sepconv2 728->1024",
+                    "block13 max pool + add",
+                ],
+            )?,
         })
     }
 
@@ -224,7 +294,7 @@ impl HostXception {
         let mut a = Map::zeros(x.n, h1, w1, self.conv1.cout);
         self.conv1
             .run(&x.data, x.n, x.h, x.w, false, &mut a.data, a.c, 0);
-        profile.lap("stem conv1 3x3/2");
+        profile.lap("block1 conv1 3x3/2 3->32");
         let (h2, w2) = self.conv2.out_size(h1, w1);
         let mut b = Map::zeros(x.n, h2, w2, self.conv2.cout);
         self.conv2
@@ -233,7 +303,7 @@ impl HostXception {
         b.data
             .par_iter_mut()
             .for_each(|v| *v = if *v < 0.0 { 0.0 } else { *v });
-        profile.lap("stem conv2 3x3");
+        profile.lap("block1 conv2 3x3 32->64 (125x125)");
         let x = self.down[0].run(&b, scratch, profile);
         self.down[1].run(&x, scratch, profile)
     }
