@@ -34,12 +34,12 @@ pub(crate) fn affine(bn: &BatchNorm) -> Result<Affine, BackboneError> {
     Ok(Affine { scale, shift })
 }
 
+/// A convolution's folded weights: kernel size, input and output channels, weights, bias.
+type Folded = (usize, usize, usize, Vec<f32>, Option<Vec<f32>>);
+
 /// The convolution's weights `[cout, cin, k, k]` as `[(ky * k + kx) * cin + ci][cout]`, scaled per
 /// output channel by the following batch norm, and the bias it leaves (`None` without either).
-fn folded(
-    conv: &Conv2d,
-    bn: Option<&BatchNorm>,
-) -> Result<(usize, usize, usize, Vec<f32>, Option<Vec<f32>>), BackboneError> {
+fn folded(conv: &Conv2d, bn: Option<&BatchNorm>) -> Result<Folded, BackboneError> {
     let [cout, cin, kh, kw] = conv.weight.val().dims();
     if kh != kw {
         return Err(BackboneError::InvalidConfig(format!(

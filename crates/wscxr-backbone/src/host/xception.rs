@@ -32,6 +32,7 @@ impl Separable {
     /// `dst (+)= pointwise(depthwise(x))`, ReLU applied to `x` as it is loaded when
     /// `relu_input`; `dst` is `[pixels, cout]`. Large maps go band by band (the depthwise output of
     /// a band feeds its GEMM from cache); small ones through `scratch` and one threaded GEMM.
+    #[allow(clippy::too_many_arguments)]
     fn run(
         &self,
         x: &Map,
