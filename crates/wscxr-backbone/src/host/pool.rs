@@ -34,6 +34,7 @@ pub(crate) fn max_pool_same_add(
                 window.end,
                 left,
                 out_row,
+                c,
                 true,
                 false,
             );
@@ -62,7 +63,6 @@ pub(crate) fn max_pool_pad1_relu(
             let (b, y) = (row / oh, row % oh);
             let src = &x[b * image..(b + 1) * image];
             let window = (y * 2).saturating_sub(1)..(y * 2 + 2).min(h);
-            let mut pooled = vec![0f32; ow * c];
             max_row(
                 src,
                 w,
@@ -70,23 +70,22 @@ pub(crate) fn max_pool_pad1_relu(
                 window.start,
                 window.end,
                 1,
-                &mut pooled,
+                out_row,
+                out_rs,
                 false,
                 true,
             );
-            for (dst, p) in out_row.chunks_mut(out_rs).zip(pooled.chunks(c)) {
-                dst[..c].copy_from_slice(p);
-            }
         });
 }
 
 simd_kernel! {
     #[allow(clippy::too_many_arguments)]
-    fn max_row(src: &[f32], w: usize, c: usize, y0: usize, y1: usize, left: usize, out: &mut [f32], add: bool, relu: bool) => max_row_body
+    fn max_row(src: &[f32], w: usize, c: usize, y0: usize, y1: usize, left: usize, out: &mut [f32], out_rs: usize, add: bool, relu: bool) => max_row_body
 }
 
 /// One output row of a 3x3 stride-2 max pool over input rows `y0 .. y1`, `left` columns of
-/// padding on the left; `out` `[ow, c]` is added to (`add`) or overwritten, optionally through ReLU.
+/// padding on the left; the first `c` values of each of `out`'s pixels (stride `out_rs`) are added
+/// to (`add`) or overwritten, optionally through ReLU.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn max_row_body(
@@ -97,11 +96,13 @@ fn max_row_body(
     y1: usize,
     left: usize,
     out: &mut [f32],
+    out_rs: usize,
     add: bool,
     relu: bool,
 ) {
     let mut best = vec![f32::NEG_INFINITY; c];
-    for (x, o) in out.chunks_exact_mut(c).enumerate() {
+    for (x, o) in out.chunks_mut(out_rs).enumerate() {
+        let o = &mut o[..c];
         best.fill(f32::NEG_INFINITY);
         let x0 = (x * 2).saturating_sub(left);
         let x1 = (x * 2 + 3 - left).min(w);
@@ -109,8 +110,9 @@ fn max_row_body(
             for ix in x0..x1 {
                 let at = (iy * w + ix) * c;
                 for (b, &v) in best.iter_mut().zip(&src[at..at + c]) {
-                    // Keeps a NaN input (`v > b` is false for NaN only when b is NaN already).
-                    *b = if v > *b || v.is_nan() { v } else { *b };
+                    // A NaN input wins (and stays): `|` rather than `||` keeps the loop branch-free.
+                    let take = (v > *b) | v.is_nan();
+                    *b = if take { v } else { *b };
                 }
             }
         }
