@@ -3,6 +3,10 @@
 //! initialisation: speed does not depend on their values, and no weight file is needed.
 //!
 //! `cargo bench --bench backbone [--features ndarray,wgpu]`; throughput is reported in images/s.
+//!
+//! A second group, `backbone/paths`, times `Backbone::forward` to the deepest taps on flex through
+//! the host path and through burn's operators (folded weights): Xception from the bundled record,
+//! DenseNet-121 from `../shared/fixtures/densenet121_synthetic.onnx` when it is there.
 
 use burn::prelude::*;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -60,5 +64,54 @@ fn forward(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, forward);
+fn paths(c: &mut Criterion) {
+    use wscxr::backbone::{Backbone, Network};
+    let device = Device::flex();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut backbones = Vec::new();
+    match Backbone::from_record(
+        Network::Xception,
+        root.join(wscxr::BUNDLED_XCEPTION),
+        &device,
+    ) {
+        Ok(b) => backbones.push(b),
+        Err(e) => eprintln!("skipping Xception: {e}"),
+    }
+    let densenet = root.join("../shared/fixtures/densenet121_synthetic.onnx");
+    match Backbone::from_onnx(Network::DenseNet121, &densenet, &device) {
+        Ok(b) => backbones.push(b),
+        Err(e) => eprintln!("skipping DenseNet-121 (needs ../shared): {e}"),
+    }
+    let mut group = c.benchmark_group("backbone/paths");
+    group.sample_size(10);
+    group.measurement_time(std::time::Duration::from_secs(8));
+    for host in backbones {
+        let network = host.network();
+        let tap = *network.taps().last().expect("a tap");
+        let burn = host.clone().with_host_path(false).expect("burn path");
+        for batch in [1usize, 8] {
+            group.throughput(Throughput::Elements(batch as u64));
+            let x = Tensor::<4>::random(
+                [batch, 3, 256, 256],
+                burn::tensor::Distribution::Default,
+                &device,
+            );
+            for (path, backbone) in [("host", &host), ("burn", &burn)] {
+                group.bench_with_input(
+                    BenchmarkId::new(format!("{network}/{tap}/{path}"), batch),
+                    &x,
+                    |b, x| {
+                        b.iter(|| {
+                            let maps = backbone.forward(x.clone(), &[tap]).expect("forward");
+                            maps.into_iter().map(Tensor::into_data).count()
+                        })
+                    },
+                );
+            }
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, forward, paths);
 criterion_main!(benches);

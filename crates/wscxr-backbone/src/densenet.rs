@@ -9,6 +9,8 @@ use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 
+use crate::fold::conv_bn;
+
 const GROWTH: usize = 32;
 const BOTTLENECK: usize = 4;
 const BLOCKS: [usize; 4] = [6, 12, 24, 16];
@@ -33,6 +35,8 @@ pub struct DenseLayer {
     pub norm2: BatchNorm,
     /// 3x3, padding 1, producing the new channels.
     pub conv2: Conv2d,
+    /// Whether `norm2` is folded into `conv1` (and so skipped).
+    pub(crate) folded: bool,
 }
 
 impl DenseLayer {
@@ -48,12 +52,26 @@ impl DenseLayer {
                 .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
                 .with_bias(false)
                 .init(device),
+            folded: false,
         }
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let x = self.conv1.forward(relu(self.norm1.forward(x)));
-        self.conv2.forward(relu(self.norm2.forward(x)))
+        let x = if self.folded {
+            x
+        } else {
+            self.norm2.forward(x)
+        };
+        self.conv2.forward(relu(x))
+    }
+
+    fn folded(&self) -> Self {
+        Self {
+            conv1: conv_bn(&self.conv1, &self.norm2),
+            folded: true,
+            ..self.clone()
+        }
     }
 }
 
@@ -81,6 +99,12 @@ impl DenseBlock {
             features.push(layer.forward(input));
         }
         Tensor::cat(features, 1)
+    }
+
+    fn folded(&self) -> Self {
+        Self {
+            layers: self.layers.iter().map(DenseLayer::folded).collect(),
+        }
     }
 }
 
@@ -137,11 +161,16 @@ pub struct DenseNetFeatures {
     pub denseblock4: DenseBlock,
     /// Final BN before the classifier.
     pub norm5: BatchNorm,
+    /// Whether `norm0` is folded into `conv0` (and so skipped).
+    pub(crate) folded: bool,
 }
 
 /// DenseNet-121's feature taps: each dense block's final concatenation.
 pub const DENSENET121_TAPS: [&str; 4] =
     ["denseblock1", "denseblock2", "denseblock3", "denseblock4"];
+
+/// Channels of each of [`DENSENET121_TAPS`].
+pub(crate) const DENSENET121_TAP_CHANNELS: [usize; 4] = [256, 512, 1024, 1024];
 
 /// DenseNet-121 with torchvision's architecture and parameter names; input ImageNet-normalised RGB.
 #[derive(Module, Debug)]
@@ -189,6 +218,7 @@ impl DenseNet121 {
             transition3: next_transition(),
             denseblock4: next_block(),
             norm5: bn(channels, device),
+            folded: false,
         };
         Self {
             features,
@@ -201,7 +231,8 @@ impl DenseNet121 {
     pub fn forward_taps(&self, x: Tensor<4>, deepest: usize) -> Vec<Tensor<4>> {
         let f = &self.features;
         let x = f.conv0.forward(x);
-        let x = f.pool0.forward(relu(f.norm0.forward(x)));
+        let x = if f.folded { x } else { f.norm0.forward(x) };
+        let x = f.pool0.forward(relu(x));
         let blocks = [
             &f.denseblock1,
             &f.denseblock2,
@@ -219,6 +250,25 @@ impl DenseNet121 {
             out.push(x.clone());
         }
         out
+    }
+
+    /// A copy for inference with `norm0` folded into `conv0` and each layer's `norm2` into its
+    /// `conv1` (see `crate::fold`); its forward pass skips those norms. The other norms follow a
+    /// concatenation or the trunk's output, not a convolution, and stay.
+    pub(crate) fn folded(&self) -> Self {
+        let f = &self.features;
+        Self {
+            features: DenseNetFeatures {
+                conv0: conv_bn(&f.conv0, &f.norm0),
+                denseblock1: f.denseblock1.folded(),
+                denseblock2: f.denseblock2.folded(),
+                denseblock3: f.denseblock3.folded(),
+                denseblock4: f.denseblock4.folded(),
+                folded: true,
+                ..f.clone()
+            },
+            classifier: self.classifier.clone(),
+        }
     }
 
     /// ImageNet logits: trunk, `norm5`, ReLU, global average pool, classifier.

@@ -16,12 +16,20 @@
 mod backbone;
 mod densenet;
 mod error;
+mod extract;
+mod fold;
+mod host;
+mod network;
 mod preprocess;
+mod record;
 mod weights;
 mod xception;
 
-pub use backbone::{Backbone, ExtractOptions, Network, Precision};
+pub use backbone::Backbone;
 pub use densenet::{DENSENET121_TAPS, DenseNet121};
 pub use error::BackboneError;
+pub use extract::ExtractOptions;
+pub use network::Network;
 pub use preprocess::{InputImage, Normalization, load_image, preprocess};
+pub use record::Precision;
 pub use xception::{XCEPTION_TAPS, Xception};

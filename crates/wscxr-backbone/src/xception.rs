@@ -10,6 +10,13 @@ use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 
+use crate::fold::conv_bn;
+
+/// `bn(x)`, or `x` when the batch norm is already folded into the convolution before it.
+fn norm(bn: &BatchNorm, folded: bool, x: Tensor<4>) -> Tensor<4> {
+    if folded { x } else { bn.forward(x) }
+}
+
 /// Keras' BatchNormalization epsilon.
 const BN_EPS: f64 = 1e-3;
 
@@ -50,6 +57,14 @@ impl SeparableConv2d {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         self.pointwise.forward(self.depthwise.forward(x))
     }
+
+    /// With the following batch norm folded into the pointwise half.
+    fn folded(&self, bn: &BatchNorm) -> Self {
+        Self {
+            depthwise: self.depthwise.clone(),
+            pointwise: conv_bn(&self.pointwise, bn),
+        }
+    }
 }
 
 /// Block 1: two plain 3x3 'valid' convolutions, the first with stride 2.
@@ -63,6 +78,8 @@ pub struct StemBlock {
     pub conv2: Conv2d,
     /// BN after `conv2`.
     pub conv2_bn: BatchNorm,
+    /// Whether the batch norms are folded into the convolutions (and so skipped).
+    pub(crate) folded: bool,
 }
 
 impl StemBlock {
@@ -72,12 +89,22 @@ impl StemBlock {
             conv1_bn: bn(32, device),
             conv2: conv(32, 64, 3, 1, device),
             conv2_bn: bn(64, device),
+            folded: false,
         }
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = relu(self.conv1_bn.forward(self.conv1.forward(x)));
-        relu(self.conv2_bn.forward(self.conv2.forward(x)))
+        let x = relu(norm(&self.conv1_bn, self.folded, self.conv1.forward(x)));
+        relu(norm(&self.conv2_bn, self.folded, self.conv2.forward(x)))
+    }
+
+    fn folded(&self) -> Self {
+        Self {
+            conv1: conv_bn(&self.conv1, &self.conv1_bn),
+            conv2: conv_bn(&self.conv2, &self.conv2_bn),
+            folded: true,
+            ..self.clone()
+        }
     }
 }
 
@@ -101,6 +128,8 @@ pub struct DownBlock {
     pub pool: MaxPool2d,
     /// Block 2 follows block 1's ReLU directly; later blocks start with their own ReLU.
     pub activate_input: bool,
+    /// Whether the batch norms are folded into the convolutions (and so skipped).
+    pub(crate) folded: bool,
 }
 
 impl DownBlock {
@@ -123,17 +152,34 @@ impl DownBlock {
                 .with_padding(PaddingConfig2d::Same)
                 .init(),
             activate_input,
+            folded: false,
         }
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let residual = self
-            .residual_bn
-            .forward(self.residual_conv.forward(x.clone()));
+        let residual = norm(
+            &self.residual_bn,
+            self.folded,
+            self.residual_conv.forward(x.clone()),
+        );
         let x = if self.activate_input { relu(x) } else { x };
-        let x = relu(self.sepconv1_bn.forward(self.sepconv1.forward(x)));
-        let x = self.sepconv2_bn.forward(self.sepconv2.forward(x));
+        let x = relu(norm(
+            &self.sepconv1_bn,
+            self.folded,
+            self.sepconv1.forward(x),
+        ));
+        let x = norm(&self.sepconv2_bn, self.folded, self.sepconv2.forward(x));
         self.pool.forward(x) + residual
+    }
+
+    fn folded(&self) -> Self {
+        Self {
+            sepconv1: self.sepconv1.folded(&self.sepconv1_bn),
+            sepconv2: self.sepconv2.folded(&self.sepconv2_bn),
+            residual_conv: conv_bn(&self.residual_conv, &self.residual_bn),
+            folded: true,
+            ..self.clone()
+        }
     }
 }
 
@@ -152,6 +198,8 @@ pub struct MiddleBlock {
     pub sepconv3: SeparableConv2d,
     /// BN after `sepconv3`.
     pub sepconv3_bn: BatchNorm,
+    /// Whether the batch norms are folded into the convolutions (and so skipped).
+    pub(crate) folded: bool,
 }
 
 impl MiddleBlock {
@@ -163,21 +211,42 @@ impl MiddleBlock {
             sepconv2_bn: bn(728, device),
             sepconv3: SeparableConv2d::new(728, 728, device),
             sepconv3_bn: bn(728, device),
+            folded: false,
         }
     }
 
     fn forward(&self, input: Tensor<4>) -> Tensor<4> {
-        let x = self
-            .sepconv1_bn
-            .forward(self.sepconv1.forward(relu(input.clone())));
-        let x = self.sepconv2_bn.forward(self.sepconv2.forward(relu(x)));
-        let x = self.sepconv3_bn.forward(self.sepconv3.forward(relu(x)));
+        let x = self.sepconv1.forward(relu(input.clone()));
+        let x = norm(&self.sepconv1_bn, self.folded, x);
+        let x = norm(
+            &self.sepconv2_bn,
+            self.folded,
+            self.sepconv2.forward(relu(x)),
+        );
+        let x = norm(
+            &self.sepconv3_bn,
+            self.folded,
+            self.sepconv3.forward(relu(x)),
+        );
         x + input
+    }
+
+    fn folded(&self) -> Self {
+        Self {
+            sepconv1: self.sepconv1.folded(&self.sepconv1_bn),
+            sepconv2: self.sepconv2.folded(&self.sepconv2_bn),
+            sepconv3: self.sepconv3.folded(&self.sepconv3_bn),
+            folded: true,
+            ..self.clone()
+        }
     }
 }
 
 /// Xception's feature taps, each the residual sum at the end of its block (before the next ReLU).
 pub const XCEPTION_TAPS: [&str; 4] = ["block3_out", "block4_out", "block12_out", "block13_out"];
+
+/// Channels of each of [`XCEPTION_TAPS`].
+pub(crate) const XCEPTION_TAP_CHANNELS: [usize; 4] = [256, 728, 728, 1024];
 
 /// Xception up to block 13 (ImageNet weights from Keras Applications), input `x / 127.5 - 1`.
 #[derive(Module, Debug)]
@@ -234,6 +303,19 @@ impl Xception {
         }
         out.push(self.block13.forward(x));
         out
+    }
+
+    /// A copy for inference with every batch norm folded into the convolution before it (see
+    /// `crate::fold`); its forward pass skips the norms.
+    pub(crate) fn folded(&self) -> Self {
+        Self {
+            block1: self.block1.folded(),
+            block2: self.block2.folded(),
+            block3: self.block3.folded(),
+            block4: self.block4.folded(),
+            middle: self.middle.iter().map(MiddleBlock::folded).collect(),
+            block13: self.block13.folded(),
+        }
     }
 
     /// Maps a Keras/ONNX weight name (`block7_sepconv2.pointwise.weight`) to this module's path
