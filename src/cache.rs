@@ -203,17 +203,19 @@ pub fn extract_features(
     let mut out = Vec::with_capacity(options.taps.len());
     for t in 0..options.taps.len() {
         let Some((shape, _)) = &cached[0][t] else {
-            return Err(WscxrError::InvalidConfig(
-                "the backbone returned fewer maps than taps".into(),
-            ));
+            return Err(WscxrError::Cache {
+                path: cache.dir().to_path_buf(),
+                reason: "the backbone returned fewer maps than taps".into(),
+            });
         };
         let shape = shape.clone();
         let mut values = Vec::with_capacity(paths.len() * shape.iter().product::<usize>());
         for image in &cached {
             let Some((s, v)) = &image[t] else {
-                return Err(WscxrError::InvalidConfig(
-                    "the backbone returned fewer maps than images".into(),
-                ));
+                return Err(WscxrError::Cache {
+                    path: cache.dir().to_path_buf(),
+                    reason: "the backbone returned fewer maps than images".into(),
+                });
             };
             if *s != shape {
                 return Err(WscxrError::Cache {

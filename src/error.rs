@@ -80,6 +80,7 @@ impl WscxrError {
             | WscxrError::Detector(DetectorError::Bank(BankError::InvalidParameter {
                 name, ..
             })) => Some(name),
+            WscxrError::Backbone(BackboneError::InvalidParameter { name, .. }) => Some(name),
             WscxrError::Backbone(BackboneError::UnknownTap { .. }) => Some("layers"),
             _ => None,
         }

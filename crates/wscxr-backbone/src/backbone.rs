@@ -126,11 +126,16 @@ impl Backbone {
             .iter()
             .map(|tap| self.network.tap_index(tap))
             .collect::<Result<Vec<_>, _>>()?;
-        let deepest = indices
-            .iter()
-            .copied()
-            .max()
-            .ok_or_else(|| BackboneError::InvalidConfig("no feature tap requested".into()))?;
+        let deepest =
+            indices
+                .iter()
+                .copied()
+                .max()
+                .ok_or_else(|| BackboneError::InvalidParameter {
+                    name: "taps",
+                    value: "[]".into(),
+                    reason: "name at least one feature tap",
+                })?;
         Ok((indices, deepest))
     }
 

@@ -88,8 +88,26 @@ pub enum BackboneError {
         available: String,
     },
     /// An argument out of range (image size, batch size, empty tap list, ...).
-    #[error("invalid configuration: {0}")]
-    InvalidConfig(String),
+    #[error("invalid {name} = {value}: {reason}")]
+    InvalidParameter {
+        /// The parameter.
+        name: &'static str,
+        /// Its value, as text.
+        value: String,
+        /// The allowed range.
+        reason: &'static str,
+    },
+    /// Reading a tensor back from its device failed.
+    #[error("reading {what} from the device failed: {reason}")]
+    Readback {
+        /// Which tensor.
+        what: String,
+        /// burn's message.
+        reason: String,
+    },
+    /// A layer shape the host inference path has no kernel for.
+    #[error("host path: {0}")]
+    Unsupported(String),
     /// Writing or reading a burn record failed.
     #[error("burn record {path}: {reason}")]
     Record {

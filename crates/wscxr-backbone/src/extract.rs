@@ -46,25 +46,37 @@ impl Backbone {
         options: &ExtractOptions,
         mut progress: impl FnMut(usize, usize),
     ) -> Result<Vec<Tensor<4>>, BackboneError> {
-        if options.batch_size == 0 || options.size == 0 {
-            return Err(BackboneError::InvalidConfig(format!(
-                "batch size and image size must be positive (got {} and {})",
-                options.batch_size, options.size
-            )));
+        if options.batch_size == 0 {
+            return Err(BackboneError::InvalidParameter {
+                name: "batch_size",
+                value: "0".into(),
+                reason: "must be positive",
+            });
+        }
+        if options.size == 0 {
+            return Err(BackboneError::InvalidParameter {
+                name: "image_size",
+                value: "0".into(),
+                reason: "must be positive",
+            });
         }
         let taps: Vec<&str> = options.taps.iter().map(String::as_str).collect();
         for tap in &taps {
             self.network.tap_index(tap)?;
         }
         if taps.is_empty() {
-            return Err(BackboneError::InvalidConfig(
-                "no feature tap requested".into(),
-            ));
+            return Err(BackboneError::InvalidParameter {
+                name: "taps",
+                value: "[]".into(),
+                reason: "name at least one feature tap",
+            });
         }
         if paths.is_empty() {
-            return Err(BackboneError::InvalidConfig(
-                "no image to extract features from".into(),
-            ));
+            return Err(BackboneError::InvalidParameter {
+                name: "images",
+                value: "[]".into(),
+                reason: "give at least one image",
+            });
         }
         let normalization = self.network.normalization();
         let size = options.size;

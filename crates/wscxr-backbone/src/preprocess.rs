@@ -54,9 +54,11 @@ pub fn load_image(
     normalization: Normalization,
 ) -> Result<InputImage, BackboneError> {
     if size == 0 {
-        return Err(BackboneError::InvalidConfig(
-            "image size must be at least 1".into(),
-        ));
+        return Err(BackboneError::InvalidParameter {
+            name: "image_size",
+            value: "0".into(),
+            reason: "must be at least 1",
+        });
     }
     let decode_error = |source: image::ImageError| BackboneError::Image {
         path: path.to_path_buf(),

@@ -15,7 +15,10 @@ use crate::BackboneError;
 fn values<const D: usize>(tensor: Tensor<D>, what: &str) -> Result<Vec<f32>, BackboneError> {
     tensor
         .try_into_vec_as::<f32>()
-        .map_err(|e| BackboneError::InvalidConfig(format!("cannot read {what} back: {e:?}")))
+        .map_err(|e| BackboneError::Readback {
+            what: what.to_string(),
+            reason: format!("{e:?}"),
+        })
 }
 
 /// A batch norm as a per-channel scale and shift (computed in f64 so that folding adds no error).
@@ -42,8 +45,8 @@ type Folded = (usize, usize, usize, Vec<f32>, Option<Vec<f32>>);
 fn folded(conv: &Conv2d, bn: Option<&BatchNorm>) -> Result<Folded, BackboneError> {
     let [cout, cin, kh, kw] = conv.weight.val().dims();
     if kh != kw {
-        return Err(BackboneError::InvalidConfig(format!(
-            "host path: {kh}x{kw} kernels are not supported"
+        return Err(BackboneError::Unsupported(format!(
+            "{kh}x{kw} kernels are not supported"
         )));
     }
     let k = kh;
@@ -97,8 +100,8 @@ pub(crate) fn conv(
 pub(crate) fn pointwise(conv: &Conv2d, bn: Option<&BatchNorm>) -> Result<Pointwise, BackboneError> {
     let (k, cin, cout, weight, bias) = folded(conv, bn)?;
     if k != 1 {
-        return Err(BackboneError::InvalidConfig(format!(
-            "host path: expected a 1x1 convolution, found {k}x{k}"
+        return Err(BackboneError::Unsupported(format!(
+            "expected a 1x1 convolution, found {k}x{k}"
         )));
     }
     Ok(Pointwise {
@@ -113,8 +116,8 @@ pub(crate) fn pointwise(conv: &Conv2d, bn: Option<&BatchNorm>) -> Result<Pointwi
 pub(crate) fn depthwise(conv: &Conv2d) -> Result<Vec<f32>, BackboneError> {
     let [c, one, kh, kw] = conv.weight.val().dims();
     if one != 1 || kh != 3 || kw != 3 {
-        return Err(BackboneError::InvalidConfig(format!(
-            "host path: expected a depthwise 3x3 kernel, found [{c}, {one}, {kh}, {kw}]"
+        return Err(BackboneError::Unsupported(format!(
+            "expected a depthwise 3x3 kernel, found [{c}, {one}, {kh}, {kw}]"
         )));
     }
     let w = values(conv.weight.val(), "depthwise weight")?;

@@ -181,13 +181,16 @@ impl HostNet {
         wanted.iter().for_each(|&i| keep[i] = true);
         let [n, c, h, w] = input.dims();
         if !self.supports(&[n, c, h, w]) {
-            return Err(BackboneError::InvalidConfig(format!(
+            return Err(BackboneError::Unsupported(format!(
                 "expected a [N, 3, H, W] batch with H, W >= 32, got [{n}, {c}, {h}, {w}]"
             )));
         }
         let data = input
             .try_into_vec_as::<f32>()
-            .map_err(|e| BackboneError::InvalidConfig(format!("cannot read the input: {e:?}")))?;
+            .map_err(|e| BackboneError::Readback {
+                what: "the input batch".into(),
+                reason: format!("{e:?}"),
+            })?;
         let x = Map {
             n,
             h,
@@ -204,9 +207,9 @@ impl HostNet {
         let tensors = wanted
             .iter()
             .map(|&i| {
-                let m = maps[i].as_ref().ok_or_else(|| {
-                    BackboneError::InvalidConfig(format!("host path: tap {i} not computed"))
-                })?;
+                let m = maps[i]
+                    .as_ref()
+                    .ok_or_else(|| BackboneError::Unsupported(format!("tap {i} not computed")))?;
                 let data = layout::nhwc_to_nchw(&m.data, m.n, m.h, m.w, m.c, m.c);
                 Ok(Tensor::<4>::from_data(
                     TensorData::new(data, [m.n, m.c, m.h, m.w]),
