@@ -3,7 +3,6 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use serde::Serialize;
 use wscxr::{Detector, list_images};
 
 use crate::progress::Bars;
@@ -33,16 +32,31 @@ pub struct Args {
     inputs: Vec<PathBuf>,
 }
 
-/// One CSV row.
-#[derive(Serialize)]
-struct Row<'a> {
-    path: &'a str,
-    /// The raw score (maximum patch score).
-    score: f32,
-    /// Calibrated detectors: the score's place among normal validation scores, in [0, 1].
-    normalized: Option<f32>,
-    /// Calibrated detectors: whether the score reaches the stored threshold.
-    abnormal: Option<bool>,
+/// The CSV columns: the raw score (maximum patch score) and, for calibrated detectors, the
+/// score's place among the normal validation scores and the decision (empty otherwise).
+const HEADER: &str = "path,score,normalized,abnormal";
+
+/// A CSV field as RFC 4180 writes it: quoted, with quotes doubled, when it holds a comma, a quote
+/// or a line break. (The `csv` crate would do the same, but it turns on a feature of `serde_core`
+/// that every burn crate depends on, so adding it rebuilds all of burn.)
+fn field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
+/// One image's CSV line.
+fn row(image: &wscxr::ScoredImage) -> String {
+    let optional = |v: Option<String>| v.unwrap_or_default();
+    format!(
+        "{},{},{},{}\n",
+        field(&image.path.to_string_lossy()),
+        image.score,
+        optional(image.normalized.map(|n| n.to_string())),
+        optional(image.abnormal.map(|a| a.to_string()))
+    )
 }
 
 /// Runs `wscxr score`.
@@ -71,28 +85,51 @@ pub fn run(args: &Args) -> Result<(), String> {
         ),
         None => Box::new(std::io::stdout().lock()),
     };
-    let mut csv = csv::WriterBuilder::new()
-        .has_headers(args.shard.is_first())
-        .from_writer(out);
+    let mut csv = std::io::BufWriter::new(out);
+    if args.shard.is_first() {
+        writeln!(csv, "{HEADER}").map_err(|e| format!("--csv: {e}"))?;
+    }
     let detector = Detector::load(&args.detector, &device).map_err(|e| e.to_string())?;
     tracing::info!(images = paths.len(), shard = ?args.shard, "scoring");
     let mut bars = Bars::new(args.quiet);
     detector
         .score_each(paths, &mut bars, |image| {
-            let path = image.path.to_string_lossy();
-            csv.serialize(Row {
-                path: &path,
-                score: image.score,
-                normalized: image.normalized,
-                abnormal: image.abnormal,
-            })
-            .map_err(|e| wscxr::WscxrError::Data {
-                path: image.path.clone(),
-                reason: format!("cannot write its CSV row: {e}"),
-            })
+            csv.write_all(row(&image).as_bytes())
+                .map_err(|e| wscxr::WscxrError::Data {
+                    path: image.path.clone(),
+                    reason: format!("cannot write its CSV row: {e}"),
+                })
         })
         .map_err(|e| e.to_string())?;
     bars.finish();
     csv.flush().map_err(|e| format!("--csv: {e}"))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_with_a_comma_or_quote_survives() {
+        let image = |path: &str| wscxr::ScoredImage {
+            path: path.into(),
+            score: 0.5,
+            normalized: Some(0.25),
+            abnormal: Some(false),
+            patch_scores: Vec::new(),
+            grid: [1, 1],
+        };
+        assert_eq!(row(&image("/a/b.png")), "/a/b.png,0.5,0.25,false\n");
+        assert_eq!(
+            row(&image("/scans/smith, john/\"x\".png")),
+            "\"/scans/smith, john/\"\"x\"\".png\",0.5,0.25,false\n"
+        );
+        let plain = wscxr::ScoredImage {
+            normalized: None,
+            abnormal: None,
+            ..image("a.png")
+        };
+        assert_eq!(row(&plain), "a.png,0.5,,\n");
+    }
 }
