@@ -89,9 +89,13 @@ impl WeightsStore {
             reason: format!("cannot store weights: {e}"),
         };
         std::fs::create_dir_all(&self.dir).map_err(store_error)?;
+        // Unique per process and call: two threads adding the same file must not share a
+        // temporary name (the second rename would find it gone).
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let call = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let temp = self
             .dir
-            .join(format!(".{sha256}.{}.tmp", std::process::id()));
+            .join(format!(".{sha256}.{}-{call}.tmp", std::process::id()));
         std::fs::copy(path, &temp).map_err(store_error)?;
         std::fs::rename(&temp, &stored).map_err(store_error)?;
         Ok(stored)

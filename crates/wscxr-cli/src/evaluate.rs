@@ -31,10 +31,10 @@ pub struct Args {
     #[arg(long, default_value_t = 0.2)]
     val_fraction: f64,
     /// Abnormal training images, comma-separated.
-    #[arg(long, default_value = "16", value_delimiter = ',', required = true)]
+    #[arg(long, default_value = "16", value_delimiter = ',')]
     k: Vec<usize>,
     /// Seeds, comma-separated.
-    #[arg(long, default_value = "0,1,2", value_delimiter = ',', required = true)]
+    #[arg(long, default_value = "0,1,2", value_delimiter = ',')]
     seeds: Vec<u64>,
     /// honest or oracle.
     #[arg(long, default_value = "honest")]
