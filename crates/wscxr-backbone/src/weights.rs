@@ -246,25 +246,40 @@ pub(crate) fn read_onnx(
                 ),
             });
         }
-        let count: usize = shape.iter().product();
+        // Checked: dimensions are untrusted, and a product that wrapped could match the data's
+        // length (`[2^32, 2^32]` wraps to 0, an empty tensor). Compared before any data is
+        // copied, and raw bytes must be whole floats: a stray tail is damage, not padding.
+        let wrong_size = |values: String| BackboneError::WeightsFormat {
+            path: path.to_path_buf(),
+            reason: format!(
+                "initializer '{}' holds {values} for shape {shape:?}",
+                init.name
+            ),
+        };
+        let count = shape
+            .iter()
+            .try_fold(1usize, |n, &d| n.checked_mul(d))
+            .ok_or_else(|| BackboneError::WeightsFormat {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "initializer '{}' has dimensions {shape:?} too large to hold",
+                    init.name
+                ),
+            })?;
         let data: Vec<f32> = if !init.raw_data.is_empty() {
+            if count.checked_mul(4) != Some(init.raw_data.len()) {
+                return Err(wrong_size(format!("{} raw bytes", init.raw_data.len())));
+            }
             init.raw_data
                 .chunks_exact(4)
                 .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                 .collect()
         } else {
+            if init.float_data.len() != count {
+                return Err(wrong_size(format!("{} values", init.float_data.len())));
+            }
             init.float_data.clone()
         };
-        if data.len() != count {
-            return Err(BackboneError::WeightsFormat {
-                path: path.to_path_buf(),
-                reason: format!(
-                    "initializer '{}' holds {} values for shape {shape:?}",
-                    init.name,
-                    data.len()
-                ),
-            });
-        }
         let mut name = init.name.clone();
         let mut data = data;
         let mut shape = shape;
