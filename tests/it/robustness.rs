@@ -333,7 +333,8 @@ impl Encoder {
                     };
                     put_varint(&mut out, declared.unwrap_or(value.len() as u64));
                     let start = base + out.len();
-                    self.boundaries.extend(probe.boundaries.iter().map(|b| b + start));
+                    self.boundaries
+                        .extend(probe.boundaries.iter().map(|b| b + start));
                     self.varints = probe.varints;
                     self.lengths = probe.lengths;
                     out.extend_from_slice(&value);
@@ -386,18 +387,43 @@ fn tiny_onnx() -> Vec<Pb> {
             &["input", "onnx::Conv_1", "onnx::Conv_2"],
             vec![],
         ),
-        onnx_node("/classifier/Gemm", "Gemm", &["x", "onnx::Gemm_3"], vec![alpha]),
+        onnx_node(
+            "/classifier/Gemm",
+            "Gemm",
+            &["x", "onnx::Gemm_3"],
+            vec![alpha],
+        ),
         text(2, "tiny"),
-        onnx_tensor("onnx::Conv_1", &[2, 3, 1, 1], 1, Pb::Bytes(9, floats(&[0.5; 6]))),
-        onnx_tensor("onnx::Conv_2", &[2], 1, Pb::Bytes(4, floats(&[0.25, -0.25]))),
+        onnx_tensor(
+            "onnx::Conv_1",
+            &[2, 3, 1, 1],
+            1,
+            Pb::Bytes(9, floats(&[0.5; 6])),
+        ),
+        onnx_tensor(
+            "onnx::Conv_2",
+            &[2],
+            1,
+            Pb::Bytes(4, floats(&[0.25, -0.25])),
+        ),
         onnx_tensor(
             "onnx::Gemm_3",
             &[3, 2],
             1,
             Pb::Bytes(9, floats(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0])),
         ),
-        onnx_tensor("features.norm0.weight", &[2], 1, Pb::Bytes(4, floats(&[1.0; 2]))),
-        onnx_tensor("block1_conv1/kernel", &[1, 1, 1], 1, Pb::Bytes(9, floats(&[2.0]))),
+        onnx_tensor(
+            "features.norm0.weight",
+            &[2],
+            1,
+            Pb::Bytes(4, floats(&[1.0; 2])),
+        ),
+        onnx_tensor(
+            "block1_conv1/kernel",
+            &[1, 1, 1],
+            1,
+            Pb::Bytes(9, floats(&[2.0])),
+        ),
         onnx_tensor(
             "features.norm0.num_batches_tracked",
             &[],
@@ -529,7 +555,10 @@ fn damaged_onnx_files_are_errors_never_panics() {
         (vec![1 << 32, 1 << 32], vec![]),
         (vec![1 << 63, 2], vec![]),
         (vec![1 << 62, 4, 1], floats(&[1.0])),
-        (vec![u32::MAX as u64, u32::MAX as u64, u32::MAX as u64], vec![]),
+        (
+            vec![u32::MAX as u64, u32::MAX as u64, u32::MAX as u64],
+            vec![],
+        ),
         (vec![1, 1], vec![0; 7]),
         (vec![1], vec![0; 5]),
     ];
@@ -538,7 +567,12 @@ fn damaged_onnx_files_are_errors_never_panics() {
         let Pb::Message(_, graph) = &mut fields[2] else {
             unreachable!()
         };
-        graph.push(onnx_tensor("features.conv0.weight", &dims, 1, Pb::Bytes(9, raw.clone())));
+        graph.push(onnx_tensor(
+            "features.conv0.weight",
+            &dims,
+            1,
+            Pb::Bytes(9, raw.clone()),
+        ));
         let m = Encoder::default().encode(&fields, Edit::None, 0);
         let mut seen = ErrorKinds::new();
         let what = format!("dims {dims:?}, {} raw bytes", raw.len());
