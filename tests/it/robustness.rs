@@ -11,6 +11,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
 
+use crate::common::shared_dir;
 use image::{ImageBuffer, Rgb};
 use wscxr::backbone::{Backbone, BackboneError, Network, Normalization, load_image};
 use wscxr::burn::prelude::Device;
@@ -588,4 +589,98 @@ fn damaged_onnx_files_are_errors_never_panics() {
         boundaries.len()
     );
     assert!(mutants > 1000, "only {mutants} mutants");
+}
+
+/// Offsets of the fields of the protobuf message `bytes[start..end]`: `(tag offset, field number,
+/// value start, value end)`, length-delimited fields only (what a real export's layout needs).
+fn length_fields(bytes: &[u8], start: usize, end: usize) -> Vec<(usize, u64, usize, usize)> {
+    let varint = |at: &mut usize| {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = bytes[*at];
+            *at += 1;
+            v |= u64::from(b & 0x7f) << shift;
+            if b < 0x80 {
+                break;
+            }
+        }
+        v
+    };
+    let mut fields = Vec::new();
+    let mut at = start;
+    while at < end {
+        let tag_at = at;
+        let key = varint(&mut at);
+        match key & 7 {
+            0 => {
+                varint(&mut at);
+            }
+            1 => at += 8,
+            5 => at += 4,
+            2 => {
+                let len = varint(&mut at) as usize;
+                fields.push((tag_at, key >> 3, at, at + len));
+                at += len;
+            }
+            other => panic!("wire type {other} at {tag_at}"),
+        }
+    }
+    fields
+}
+
+/// The real DenseNet-121 export (32 MB, `../shared`): cut inside its graph at the boundaries of
+/// its first 30 nodes and initializers and of every 25th after them, and with dimensions
+/// set to huge or overflowing values: each is refused, and no single allocation exceeds the file's
+/// size (the loader reads the file once) or [`ONNX_ALLOCATION_BOUND`], whichever is larger.
+#[test]
+fn damaged_real_onnx_export_is_refused_never_panics() {
+    let Some(shared) = shared_dir() else { return };
+    let bytes = std::fs::read(shared.join("fixtures/densenet121_synthetic.onnx")).unwrap();
+    let bound = ONNX_ALLOCATION_BOUND.max(bytes.len());
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("damaged.onnx");
+    let device = Device::flex();
+    let load = |m: &[u8], what: &str| {
+        std::fs::write(&path, m).unwrap();
+        let (result, largest) =
+            largest_allocation(|| Backbone::from_onnx(Network::DenseNet121, &path, &device));
+        assert!(largest <= bound, "{what}: an allocation of {largest} bytes");
+        result
+    };
+    assert!(load(&bytes, "intact").is_ok(), "the intact export loads");
+
+    // ModelProto field 7 is the graph; its nodes (1) and initializers (5) follow one another.
+    let &(_, _, graph_start, graph_end) = length_fields(&bytes, 0, bytes.len())
+        .iter()
+        .find(|f| f.1 == 7)
+        .expect("a graph");
+    let inner = length_fields(&bytes, graph_start, graph_end);
+    let mut mutants = 0;
+    for (i, &(tag_at, _, value_start, _)) in inner.iter().enumerate() {
+        if i < 30 || i % 25 == 0 {
+            for cut in [tag_at, value_start, value_start + 1] {
+                let result = load(&bytes[..cut], &format!("cut at {cut}"));
+                assert!(result.is_err(), "cut at {cut} loaded");
+                mutants += 1;
+            }
+        }
+    }
+    let model = <onnx_ir::ModelProto as onnx_ir::Message>::parse_from_bytes(&bytes).unwrap();
+    let huge: [&[i64]; 4] = [
+        &[1 << 32, 1 << 32],
+        &[i64::MAX, 2],
+        &[1 << 40],
+        &[-1, 64, 3, 7, 7],
+    ];
+    for index in [0, 1, model.graph.initializer.len() - 1] {
+        for dims in huge {
+            let mut m = model.clone();
+            m.graph.mut_or_insert_default().initializer[index].dims = dims.to_vec();
+            let encoded = onnx_ir::Message::write_to_bytes(&m).unwrap();
+            let what = format!("initializer {index}: dims {dims:?}");
+            assert!(load(&encoded, &what).is_err(), "{what} loaded");
+            mutants += 1;
+        }
+    }
+    println!("{mutants} damaged DenseNet-121 exports refused");
 }
