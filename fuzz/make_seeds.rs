@@ -1,7 +1,8 @@
 //! Writes the seed corpora the fuzz targets start from, under `seeds/<target>/`:
 //! a tiny ONNX file, two small detector files (discriminator and K = 0), the feature cache entry
 //! of one image, and PNG/JPEG images. Files with a checksum are written without it (the targets
-//! append it). Run from the checkout (see README): `fuzz/target/<triple>/release/make_seeds`.
+//! append it). An example of the main crate, so that it builds on stable with the tests:
+//! `cargo run --release --example fuzz_seeds` from the checkout.
 
 use std::path::{Path, PathBuf};
 
@@ -92,7 +93,7 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let checkout = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let checkout = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let seeds = checkout.join("fuzz/seeds");
     let scratch = std::env::temp_dir().join(format!("wscxr-make-seeds-{}", std::process::id()));
     std::fs::create_dir_all(&scratch)?;
@@ -101,10 +102,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     write(&seeds.join("onnx_weights"), "tiny.onnx", &tiny_onnx());
 
-    // Small detectors: 32 px images, 8-wide features, one 8-wide hidden layer, a 16-row bank.
+    // Small detectors: 64 px images, 8-wide features, one 8-wide hidden layer, a 16-row bank.
     let mut config = WscxrConfig {
         weights: Some(weights.clone()),
-        image_size: 32,
+        image_size: 64,
+        mining_ratio: 1.0,
         ..WscxrConfig::default()
     };
     config.patch.reduce_to = Some(8);

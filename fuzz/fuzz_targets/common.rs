@@ -1,3 +1,4 @@
+#![allow(dead_code)] // each target uses a part
 //! Shared by the fuzz targets: a per-process scratch folder, and the checksum the file formats
 //! carry (appended by the targets so that inputs reach the parsers behind it).
 
