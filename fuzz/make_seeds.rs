@@ -70,7 +70,12 @@ fn tiny_onnx() -> Vec<u8> {
     graph.initializer = vec![
         tensor("onnx::Conv_1", &[2, 3, 1, 1], &[0.5; 6], true),
         tensor("onnx::Conv_2", &[2], &[0.25, -0.25], false),
-        tensor("onnx::Gemm_3", &[3, 2], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], true),
+        tensor(
+            "onnx::Gemm_3",
+            &[3, 2],
+            &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+            true,
+        ),
         tensor("features.norm0.weight", &[2], &[1.0, 1.0], false),
         counter,
     ];
@@ -117,8 +122,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let normals = list_images(train.join("normal"))?;
     let abnormals = list_images(train.join("anomaly"))?;
     for (name, abnormals) in [("discriminator", abnormals), ("patchcore", Vec::new())] {
-        let detector =
-            Wscxr::new(config.clone())?.fit(&TrainingSet::new(normals.clone(), abnormals), &device)?;
+        let detector = Wscxr::new(config.clone())?
+            .fit(&TrainingSet::new(normals.clone(), abnormals), &device)?;
         let file = scratch.join(format!("{name}.wscxr"));
         detector.save(&file)?;
         write(&seeds.join("detector_file"), name, &without_checksum(&file));
@@ -133,7 +138,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     extract_features(
         backbone.backbone(),
         &backbone.identity(),
-        &[image.clone()],
+        std::slice::from_ref(&image),
         &options,
         Some(&cache),
         |_, _| {},
@@ -141,7 +146,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for entry in std::fs::read_dir(cache.dir())? {
         let path = entry?.path();
         if path.extension().is_some_and(|e| e == "feat") {
-            write(&seeds.join("cache_entry"), "block13_out", &without_checksum(&path));
+            write(
+                &seeds.join("cache_entry"),
+                "block13_out",
+                &without_checksum(&path),
+            );
         }
     }
 
