@@ -209,10 +209,12 @@ pub(crate) fn read_onnx(
         path: path.to_path_buf(),
         source,
     })?;
-    let model = ModelProto::parse_from_bytes(&bytes).map_err(|e| BackboneError::WeightsFormat {
-        path: path.to_path_buf(),
-        reason: format!("not an ONNX model ({e})"),
-    })?;
+    let model = check_top_level_lengths(&bytes)
+        .and_then(|()| ModelProto::parse_from_bytes(&bytes).map_err(|e| e.to_string()))
+        .map_err(|e| BackboneError::WeightsFormat {
+            path: path.to_path_buf(),
+            reason: format!("not an ONNX model, or a truncated one ({e})"),
+        })?;
     let graph = &*model.graph;
     if graph.initializer.is_empty() {
         return Err(BackboneError::WeightsFormat {
@@ -246,25 +248,40 @@ pub(crate) fn read_onnx(
                 ),
             });
         }
-        let count: usize = shape.iter().product();
+        // Checked: dimensions are untrusted, and a product that wrapped could match the data's
+        // length (`[2^32, 2^32]` wraps to 0, an empty tensor). Compared before any data is
+        // copied, and raw bytes must be whole floats: a stray tail is damage, not padding.
+        let wrong_size = |values: String| BackboneError::WeightsFormat {
+            path: path.to_path_buf(),
+            reason: format!(
+                "initializer '{}' holds {values} for shape {shape:?}",
+                init.name
+            ),
+        };
+        let count = shape
+            .iter()
+            .try_fold(1usize, |n, &d| n.checked_mul(d))
+            .ok_or_else(|| BackboneError::WeightsFormat {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "initializer '{}' has dimensions {shape:?} too large to hold",
+                    init.name
+                ),
+            })?;
         let data: Vec<f32> = if !init.raw_data.is_empty() {
+            if count.checked_mul(4) != Some(init.raw_data.len()) {
+                return Err(wrong_size(format!("{} raw bytes", init.raw_data.len())));
+            }
             init.raw_data
                 .chunks_exact(4)
                 .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                 .collect()
         } else {
+            if init.float_data.len() != count {
+                return Err(wrong_size(format!("{} values", init.float_data.len())));
+            }
             init.float_data.clone()
         };
-        if data.len() != count {
-            return Err(BackboneError::WeightsFormat {
-                path: path.to_path_buf(),
-                reason: format!(
-                    "initializer '{}' holds {} values for shape {shape:?}",
-                    init.name,
-                    data.len()
-                ),
-            });
-        }
         let mut name = init.name.clone();
         let mut data = data;
         let mut shape = shape;
@@ -280,6 +297,45 @@ pub(crate) fn read_onnx(
         out.push(NamedTensor { name, shape, data });
     }
     Ok(out)
+}
+
+/// Checks that every top-level field of the protobuf message `bytes` ends within it.
+///
+/// rust-protobuf reads a nested message to the end of its input when the input ends before the
+/// message's declared length: a file cut between two of the graph's fields parses as a valid,
+/// shorter graph. Any cut goes through a top-level field (the graph) or falls between two (and
+/// loses whole fields, which the loader notices), so checking these few lengths catches it.
+fn check_top_level_lengths(bytes: &[u8]) -> Result<(), String> {
+    let varint = |at: &mut usize| -> Result<u64, String> {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let &byte = bytes.get(*at).ok_or("the file ends inside a field")?;
+            *at += 1;
+            value |= u64::from(byte & 0x7f) << shift;
+            if byte < 0x80 {
+                return Ok(value);
+            }
+        }
+        Err("a varint longer than 10 bytes".into())
+    };
+    let mut at = 0usize;
+    while at < bytes.len() {
+        let key = varint(&mut at)?;
+        let len = match key & 7 {
+            0 => varint(&mut at).map(|_| 0)?,
+            1 => 8,
+            2 => varint(&mut at)?,
+            5 => 4,
+            // Groups (3, 4) are deprecated and absent from ONNX; the rest are invalid.
+            wire => return Err(format!("field {} has wire type {wire}", key >> 3)),
+        };
+        at = usize::try_from(len)
+            .ok()
+            .and_then(|len| at.checked_add(len))
+            .filter(|&end| end <= bytes.len())
+            .ok_or_else(|| format!("field {} ends past the end of the file", key >> 3))?;
+    }
+    Ok(())
 }
 
 /// For each initializer consumed by a Conv, BatchNormalization or Gemm node, the parameter name the
