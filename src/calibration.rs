@@ -146,14 +146,6 @@ impl Calibration {
         };
         ((above - 1) as f32 + within) * step
     }
-
-    /// The colour scale for anomaly maps: from the median normal score to the threshold's
-    /// distance above it again, so that maps of different images compare.
-    pub fn map_scale(&self) -> (f32, f32) {
-        let median = self.normal_quantiles[self.normal_quantiles.len() / 2];
-        let high = median + 2.0 * (self.threshold - median).max(f32::EPSILON);
-        (median, high)
-    }
 }
 
 /// Linear-interpolated quantile of sorted `values` (NumPy's default), `q` in [0, 1].

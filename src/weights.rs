@@ -140,11 +140,12 @@ impl LoadedBackbone {
     /// record), or the bundled Xception record from the [`WeightsStore`] of the environment when
     /// none is given.
     pub fn load(config: &WscxrConfig, device: &Device) -> Result<Self, WscxrError> {
-        let path = match &config.weights {
-            Some(path) => path.clone(),
-            None if config.backbone == Network::Xception => {
-                WeightsStore::from_env()?.bundled_xception()?
-            }
+        let (path, sha256) = match &config.weights {
+            Some(path) => (path.clone(), file_sha256(path)?),
+            None if config.backbone == Network::Xception => (
+                WeightsStore::from_env()?.bundled_xception()?,
+                BUNDLED_XCEPTION_SHA256.to_string(),
+            ),
             None => {
                 return Err(WscxrError::invalid(
                     "weights",
@@ -156,7 +157,7 @@ impl LoadedBackbone {
                 ));
             }
         };
-        Self::load_file(config, &path, device)
+        Self::load_file(config, &path, sha256, device)
     }
 
     /// Loads the backbone whose weights hash to `sha256`: the configured file if it still has
@@ -172,7 +173,7 @@ impl LoadedBackbone {
             && path.is_file()
             && file_sha256(path)? == sha256
         {
-            return Self::load_file(config, path, device);
+            return Self::load_file(config, path, sha256.to_string(), device);
         }
         let path = match store.find(sha256)? {
             Some(path) => path,
@@ -191,11 +192,17 @@ impl LoadedBackbone {
                 });
             }
         };
-        Self::load_file(config, &path, device)
+        Self::load_file(config, &path, sha256.to_string(), device)
     }
 
-    fn load_file(config: &WscxrConfig, path: &Path, device: &Device) -> Result<Self, WscxrError> {
-        let weights_sha256 = file_sha256(path)?;
+    /// Loads `path`, whose contents the caller has already hashed to `weights_sha256` (hashing
+    /// tens of megabytes twice on every load is wasted work).
+    fn load_file(
+        config: &WscxrConfig,
+        path: &Path,
+        weights_sha256: String,
+        device: &Device,
+    ) -> Result<Self, WscxrError> {
         let backbone = if is_onnx(path) {
             Backbone::from_onnx(config.backbone, path, device)?
         } else {
