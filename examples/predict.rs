@@ -1,17 +1,19 @@
-//! Scores image files or folders with a saved detector; writes heatmaps and a CSV of scores.
+//! Scores X-ray files or folders (PNG, JPEG, DICOM) with a saved detector; writes heatmaps and a
+//! CSV of scores, a few images at a time, so that memory stays flat however many there are.
 //!
 //! ```text
 //! cargo run --release --example predict -- --detector quickstart-out/detector.wscxr \
-//!     [--out predict-out] [--threshold T] IMAGE_OR_FOLDER...
+//!     [--out predict-out] IMAGE_OR_FOLDER...
 //! ```
 
 mod common;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Parser;
-use wscxr::{Detector, list_images};
+use wscxr::{Detector, Radiograph, list_images};
 
 #[derive(Parser)]
 #[command(about = "Score X-rays with a saved WSCXR detector")]
@@ -22,9 +24,6 @@ struct Args {
     /// Where heatmaps and scores.csv go.
     #[arg(long, default_value = "predict-out")]
     out: PathBuf,
-    /// Call images scoring at least this abnormal in the CSV.
-    #[arg(long)]
-    threshold: Option<f32>,
     /// burn backend: flex, ndarray or wgpu.
     #[arg(long, default_value = "flex")]
     backend: String,
@@ -35,6 +34,9 @@ struct Args {
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
 }
+
+/// Images decoded, scored and drawn at a time.
+const GROUP: usize = 16;
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -49,11 +51,6 @@ fn main() -> ExitCode {
 
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     // Every flag is checked before the detector is loaded or any image read.
-    if let Some(t) = args.threshold
-        && !t.is_finite()
-    {
-        return Err(format!("--threshold: {t} is not a finite score").into());
-    }
     if !args.detector.is_file() {
         return Err(format!("--detector: {}: no such file", args.detector.display()).into());
     }
@@ -71,31 +68,42 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(&args.out)
         .map_err(|e| format!("--out: {}: {e}", args.out.display()))?;
     let detector = Detector::load(&args.detector, &device)?;
+    let mut csv = csv::Writer::from_path(args.out.join("scores.csv"))?;
+    csv.write_record(["path", "score", "normalized", "abnormal", "heatmap"])?;
     let mut progress = common::Progress::new(args.quiet);
-    let scored = detector.score_observed(&paths, &mut progress)?;
-    progress.finish();
-    let size = detector.config().image_size;
-    let heatmaps = common::write_heatmaps(&scored, size, &args.out, |i, s| {
-        format!("{i:04}_{}_heatmap.png", common::stem(&s.path))
-    })?;
-    let mut csv = String::from("path,score,abnormal,heatmap\n");
-    for (s, heatmap) in scored.iter().zip(&heatmaps) {
-        let abnormal = args
-            .threshold
-            .map(|t| (s.score >= t).to_string())
-            .unwrap_or_default();
-        csv.push_str(&format!(
-            "{},{},{},{}\n",
-            s.path.display(),
-            s.score,
-            abnormal,
-            heatmap.display()
-        ));
+    for (g, group) in paths.chunks(GROUP).enumerate() {
+        // Decoded once: scored from memory, then drawn from the same pixels.
+        let radiographs = group
+            .iter()
+            .map(|p| Radiograph::read(p).map(Arc::new))
+            .collect::<Result<Vec<_>, _>>()?;
+        let scored = detector.score(radiographs.iter().cloned())?;
+        for (i, (image, radiograph)) in scored.iter().zip(&radiographs).enumerate() {
+            let index = g * GROUP + i;
+            let file = args
+                .out
+                .join(format!("{index:06}_{}.png", common::stem(&image.xray)));
+            detector.heatmap(radiograph, image)?.save(&file)?;
+            let optional = |v: Option<String>| v.unwrap_or_default();
+            csv.write_record([
+                image.xray.to_string(),
+                image.score.to_string(),
+                optional(image.normalized.map(|n| n.to_string())),
+                optional(image.abnormal.map(|a| a.to_string())),
+                file.display().to_string(),
+            ])?;
+        }
+        progress.update(
+            "scoring",
+            (g * GROUP + group.len()).min(paths.len()),
+            paths.len(),
+        );
     }
-    std::fs::write(args.out.join("scores.csv"), csv)?;
+    progress.finish();
+    csv.flush()?;
     println!(
         "scored {} images; scores.csv and heatmaps in {}/",
-        scored.len(),
+        paths.len(),
         args.out.display()
     );
     Ok(())

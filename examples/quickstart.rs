@@ -79,16 +79,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect();
     let scored = detector.score(&tests)?;
     let out = Path::new("quickstart-out");
-    let size = config.image_size;
-    common::write_heatmaps(&scored, size, out, |_, s| {
-        format!("{}_heatmap.png", common::stem(&s.path))
+    common::write_heatmaps(&detector, &scored, out, |_, s| {
+        format!("{}_heatmap.png", common::stem(&s.xray))
     })?;
     println!("\n{:<34} {:>8}  {:>7}", "image", "label", "score");
     for (s, &label) in scored.iter().zip(&labels) {
         let label = if label { "abnormal" } else { "normal" };
         println!(
             "{:<34} {:>8}  {:>7.3}",
-            common::stem(&s.path),
+            common::stem(&s.xray),
             label,
             s.score
         );

@@ -122,7 +122,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("forward-only images/s: {forward_rate:.2}");
     if let Some(folder) = &args.images {
-        let mut paths = wscxr::list_images(folder)?;
+        let mut paths = wscxr::Xray::files(&wscxr::list_images(folder)?);
         paths.truncate(args.limit);
         let mut options = ExtractOptions::new([tap.as_str()]);
         options.batch_size = args.batch;

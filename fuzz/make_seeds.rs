@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use image::{ImageBuffer, Luma, Rgb};
 use onnx_ir::{AttributeProto, GraphProto, Message, ModelProto, NodeProto, TensorProto};
+use wscxr::Xray;
 use wscxr::backbone::ExtractOptions;
 use wscxr::bank::CoresetSize;
 use wscxr::burn::prelude::Device;
@@ -138,7 +139,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     extract_features(
         backbone.backbone(),
         &backbone.identity(),
-        std::slice::from_ref(&image),
+        &Xray::files(std::slice::from_ref(&image)),
         &options,
         Some(&cache),
         |_, _| {},

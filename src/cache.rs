@@ -1,7 +1,7 @@
 //! An on-disk cache of backbone feature maps, so that sweeps over K, seeds and ablations extract
 //! each image once.
 //!
-//! Entries are keyed by (cache format and feature code version, image file hash, backbone,
+//! Entries are keyed by (cache format and feature code version, image hash, backbone,
 //! weights file hash, image size, tap); changing any of them, or the image's bytes, misses the
 //! cache. One small file per image and tap: `WSCXRFC2` | rank (u8, 3) | `[C, h, w]` (u64 LE each)
 //! | values (f32 LE) | SHA-256 of every byte before it. An entry that fails any check (checksum,
@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 use sha2::{Digest, Sha256};
-use wscxr_backbone::{Backbone, ExtractOptions};
+use wscxr_backbone::{Backbone, ExtractOptions, Xray};
 
 use crate::WscxrError;
 use crate::data::{file_sha256, hex};
@@ -132,12 +132,13 @@ impl FeatureCache {
     }
 }
 
-/// Feature maps of `paths` (one `[N, C, h, w]` tensor per tap), through the cache when given one.
-/// `identity` names the backbone and its weights (e.g. `xception:<sha256>`).
+/// Feature maps of `images` (one `[N, C, h, w]` tensor per tap), through the cache when given one.
+/// `identity` names the backbone and its weights (e.g. `xception:<sha256>`). Files are known by
+/// the hash of their bytes, radiographs in memory by that of their pixels.
 pub fn extract_features(
     backbone: &Backbone,
     identity: &str,
-    paths: &[PathBuf],
+    paths: &[Xray],
     options: &ExtractOptions,
     cache: Option<&FeatureCache>,
     progress: impl FnMut(usize, usize),
@@ -151,7 +152,7 @@ pub fn extract_features(
     let identity = format!("{identity}|{}", options.size);
     let hashes = paths
         .iter()
-        .map(|p| file_sha256(p))
+        .map(image_sha256)
         .collect::<Result<Vec<_>, _>>()?;
     let network = backbone.network();
     let mut cached: Vec<Vec<Option<Entry>>> = hashes
@@ -177,7 +178,7 @@ pub fn extract_features(
         .filter(|&i| cached[i].iter().any(Option::is_none))
         .collect();
     if !missing.is_empty() {
-        let missing_paths: Vec<PathBuf> = missing.iter().map(|&i| paths[i].clone()).collect();
+        let missing_paths: Vec<Xray> = missing.iter().map(|&i| paths[i].clone()).collect();
         let maps = backbone.extract(&missing_paths, options, progress)?;
         for (t, (tap, map)) in options.taps.iter().zip(maps).enumerate() {
             let [n, c, h, w] = map.dims();
@@ -229,6 +230,23 @@ pub fn extract_features(
         out.push(Tensor::from_data(TensorData::new(values, dims), device));
     }
     Ok(out)
+}
+
+/// A file's SHA-256, or that of an in-memory radiograph's size, pixel type and pixels.
+fn image_sha256(image: &Xray) -> Result<String, WscxrError> {
+    match image {
+        Xray::File(path) => file_sha256(path),
+        Xray::Decoded(radiograph) => {
+            let pixels = radiograph.pixels();
+            let mut hasher = Sha256::new();
+            hasher.update(b"radiograph");
+            hasher.update(pixels.width().to_le_bytes());
+            hasher.update(pixels.height().to_le_bytes());
+            hasher.update(format!("{:?}", pixels.color()).as_bytes());
+            hasher.update(pixels.as_bytes());
+            Ok(hex(&hasher.finalize()))
+        }
+    }
 }
 
 #[cfg(test)]

@@ -3,11 +3,14 @@
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
+use wscxr_backbone::dicom::is_dicom_file;
 
 use crate::WscxrError;
 
-/// The PNG and JPEG files directly inside `dir`, sorted by name. A missing folder, a file where a
-/// folder is expected, or a folder without images is an error naming the folder.
+/// The X-ray files directly inside `dir`, sorted by name: PNG and JPEG (`.png`, `.jpg`, `.jpeg`),
+/// DICOM (`.dcm`, `.dicom`, and files without an extension that start with DICOM's `DICM`
+/// preamble, as PACS exports often name them). A missing folder, a file where a folder is
+/// expected, or a folder without images is an error naming the folder.
 pub fn list_images(dir: impl AsRef<Path>) -> Result<Vec<PathBuf>, WscxrError> {
     let dir = dir.as_ref();
     let data_error = |reason: String| WscxrError::Data {
@@ -24,16 +27,23 @@ pub fn list_images(dir: impl AsRef<Path>) -> Result<Vec<PathBuf>, WscxrError> {
     let mut images = Vec::new();
     for entry in entries {
         let path = entry.map_err(|e| data_error(e.to_string()))?.path();
-        let is_image = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg"));
+        let is_image = match path.extension() {
+            Some(e) => e.to_str().is_some_and(|e| {
+                matches!(
+                    e.to_ascii_lowercase().as_str(),
+                    "png" | "jpg" | "jpeg" | "dcm" | "dicom"
+                )
+            }),
+            None => is_dicom_file(&path),
+        };
         if is_image && path.is_file() {
             images.push(path);
         }
     }
     if images.is_empty() {
-        return Err(data_error("holds no .png, .jpg or .jpeg image".into()));
+        return Err(data_error(
+            "holds no .png, .jpg, .jpeg or DICOM image".into(),
+        ));
     }
     images.sort();
     Ok(images)

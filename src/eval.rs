@@ -19,6 +19,7 @@ use burn::prelude::*;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
+use wscxr_backbone::Xray;
 use wscxr_bank::PatchFeatures;
 use wscxr_detector::{Discriminator, EpochReport, image_scores, patch_scores};
 
@@ -27,10 +28,11 @@ use crate::cache::FeatureCache;
 use crate::config::WscxrConfig;
 use crate::data::{draw_abnormal, file_sha256, list_images};
 use crate::fit::{FitReport, Wscxr};
-use crate::metrics::{Metrics, evaluate, youden_threshold};
+use crate::metrics::{Metrics, evaluate, roc_curve, youden_threshold};
 use crate::observer::{Observer, Stage};
 use crate::patients::carve_by_patient;
 pub use crate::patients::patient_id;
+pub use crate::plot::{RocSeries, write_roc_png};
 pub use crate::training_set::LabelledImages;
 use crate::training_set::TrainingSet;
 use crate::weights::LoadedBackbone;
@@ -379,6 +381,9 @@ pub struct RunRecord {
     pub final_epoch: Option<Metrics>,
     /// The K abnormal images.
     pub abnormal_images: Vec<PathBuf>,
+    /// The ROC curve of the fitted detector's eval scores, `(FPR, TPR)` points (under the oracle
+    /// protocol: the final epoch's).
+    pub roc: Vec<[f64; 2]>,
     /// Sizes and stage timings of the fit.
     pub fit: FitReport,
     /// The whole fit, seconds.
@@ -480,12 +485,12 @@ impl<'a> Evaluation<'a> {
         config.check()?;
         let backbone = LoadedBackbone::load(&config, device)?;
         let eval_features =
-            backbone.patch_features(&splits.eval.paths, &config, cache, |d, t| {
+            backbone.patch_features(&Xray::files(&splits.eval.paths), &config, cache, |d, t| {
                 observer.progress(Stage::Scoring, d, t)
             })?;
         let threshold_features = match &splits.threshold {
             Some(images) => Some(backbone.patch_features(
-                &images.paths,
+                &Xray::files(&images.paths),
                 &config,
                 cache,
                 |d, t| observer.progress(Stage::Scoring, d, t),
@@ -569,7 +574,12 @@ impl<'a> Evaluation<'a> {
             metrics,
             best_epoch,
             final_epoch,
-            abnormal_images: training.abnormals().to_vec(),
+            abnormal_images: training
+                .abnormals()
+                .iter()
+                .filter_map(|x| x.path().map(Into::into))
+                .collect(),
+            roc: roc_curve(&eval_scores, eval_labels).unwrap_or_default(),
             fit: detector.report().clone(),
             fit_seconds,
             score_seconds,
@@ -710,7 +720,8 @@ mod tests {
             for seed in 0..5 {
                 let training = splits.training_set(k, seed).unwrap();
                 assert_eq!(training.abnormals().len(), k);
-                for path in training.normals().iter().chain(training.abnormals()) {
+                for xray in training.normals().iter().chain(training.abnormals()) {
+                    let path = &xray.path().expect("a file").to_path_buf();
                     assert!(
                         !threshold.paths.contains(path),
                         "{} was carved",
@@ -866,6 +877,7 @@ mod tests {
             best_epoch: None,
             final_epoch: None,
             abnormal_images: Vec::new(),
+            roc: Vec::new(),
             fit: FitReport::default(),
             fit_seconds: 0.0,
             score_seconds: 0.0,

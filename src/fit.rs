@@ -1,6 +1,5 @@
 //! Fitting a detector: the method's stages in order, set up as a builder.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use burn::prelude::*;
@@ -8,7 +7,8 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::index::sample;
 use serde::{Deserialize, Serialize};
-use wscxr_bank::{LinearMixer, NormalBank, SearchConfig, mine_prototypes};
+use wscxr_backbone::Xray;
+use wscxr_bank::{LinearMixer, NormalBank, PatchFeatures, SearchConfig, mine_prototypes};
 use wscxr_detector::train;
 
 use crate::WscxrError;
@@ -16,6 +16,7 @@ use crate::cache::FeatureCache;
 use crate::calibration::{Calibration, ThresholdRule};
 use crate::config::WscxrConfig;
 use crate::fitted_detector::{Detector, Scorer};
+use crate::heatmap::ColourScale;
 use crate::observer::{Observer, Stage};
 use crate::patients::carve_by_patient;
 use crate::training_set::{LabelledImages, TrainingSet};
@@ -137,7 +138,9 @@ impl<'a> Wscxr<'a> {
         let mut fit_normals = training.normals().to_vec();
         let validation = match &calibration {
             None => None,
-            Some((Validation::Images(images), rule)) => Some((images.clone(), *rule)),
+            Some((Validation::Images(images), rule)) => {
+                Some((Xray::files(&images.paths), images.labels.clone(), *rule))
+            }
             Some((Validation::CarveNormals(fraction), rule)) => {
                 if !(*fraction > 0.0 && *fraction < 1.0) {
                     return Err(WscxrError::invalid(
@@ -160,7 +163,8 @@ impl<'a> Wscxr<'a> {
                         ),
                     ));
                 }
-                Some((LabelledImages::new(carved.images, Vec::new()), *rule))
+                let labels = vec![false; carved.images.len()];
+                Some((carved.images, labels, *rule))
             }
         };
         let mut report = FitReport::default();
@@ -192,6 +196,8 @@ impl<'a> Wscxr<'a> {
         report.bank_seconds = clock.elapsed().as_secs_f64();
 
         let dim = normal_features.dim();
+        // The colour scale's sample of normal patches, kept before the bank takes the features.
+        let scale_sample = scale_sample(&normal_features);
         let scorer = match abnormal_features {
             None => Scorer::PatchCore(bank),
             Some(abnormal) => {
@@ -238,23 +244,40 @@ impl<'a> Wscxr<'a> {
             report,
             cache: cache.cloned(),
             calibration: None,
+            colour_scale: ColourScale::default(),
         };
-        if let Some((images, rule)) = validation {
-            let features = detector.backbone.patch_features(
-                &images.paths,
-                &detector.config,
-                cache,
-                |d, t| observer.progress(Stage::Calibration, d, t),
-            )?;
+        let normal_patch_scores = detector.patch_scores(&scale_sample)?;
+        if let Some((images, labels, rule)) = validation {
+            let features =
+                detector
+                    .backbone
+                    .patch_features(&images, &detector.config, cache, |d, t| {
+                        observer.progress(Stage::Calibration, d, t)
+                    })?;
             let scores = detector.image_scores(&features)?;
-            detector.calibration = Some(Calibration::fit(&scores, &images.labels, rule)?);
+            detector.calibration = Some(Calibration::fit(&scores, &labels, rule)?);
         }
+        detector.colour_scale =
+            ColourScale::from_normals(&normal_patch_scores, detector.calibration.as_ref())?;
         Ok(detector)
     }
 }
 
+/// Images whose normal patches set the colour scale: enough for its quantiles, few enough that
+/// scoring them by nearest neighbours (K = 0) costs little next to the fit.
+const SCALE_IMAGES: usize = 32;
+
+/// The patch features of the first [`SCALE_IMAGES`] normal training images.
+fn scale_sample(normals: &PatchFeatures) -> PatchFeatures {
+    let images = normals.images().min(SCALE_IMAGES);
+    PatchFeatures {
+        rows: normals.rows.clone().slice(0..images * normals.per_image()),
+        grid: normals.grid,
+    }
+}
+
 /// At most `max` of `normals`, drawn with `seed` and kept in their given order.
-fn sample_normals(normals: &[PathBuf], max: usize, seed: u64) -> Vec<PathBuf> {
+fn sample_normals(normals: &[Xray], max: usize, seed: u64) -> Vec<Xray> {
     if normals.len() <= max {
         return normals.to_vec();
     }

@@ -1,8 +1,7 @@
 //! A fitted detector: scores images, draws anomaly maps.
 
-use std::path::PathBuf;
-
-use wscxr_backbone::Backbone;
+use image::RgbImage;
+use wscxr_backbone::{Backbone, Radiograph, Xray};
 use wscxr_bank::{NormalBank, PatchFeatures, SearchConfig, patchcore_scores};
 use wscxr_detector::{Discriminator, ensure_finite, image_scores, patch_scores};
 
@@ -11,6 +10,7 @@ use crate::cache::FeatureCache;
 use crate::calibration::Calibration;
 use crate::config::WscxrConfig;
 use crate::fit::FitReport;
+use crate::heatmap::{ColourScale, overlay, with_colour_bar};
 use crate::observer::{Observer, Stage};
 use crate::weights::LoadedBackbone;
 
@@ -35,13 +35,14 @@ pub struct Detector {
     pub(crate) report: FitReport,
     pub(crate) cache: Option<FeatureCache>,
     pub(crate) calibration: Option<Calibration>,
+    pub(crate) colour_scale: ColourScale,
 }
 
 /// One scored image.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScoredImage {
-    /// The image file.
-    pub path: PathBuf,
+    /// The X-ray as it was given: its file, or the radiograph in memory.
+    pub xray: Xray,
     /// Image anomaly score: the maximum patch score.
     pub score: f32,
     /// With a calibrated detector: where the score falls among the normal validation scores,
@@ -89,36 +90,67 @@ impl Detector {
         matches!(self.scorer, Scorer::PatchCore(_))
     }
 
+    /// The fixed colour scale of its heatmaps, set when it was fitted.
+    pub fn colour_scale(&self) -> &ColourScale {
+        &self.colour_scale
+    }
+
+    /// The picture people look at: `radiograph` at its own resolution and aspect ratio, with
+    /// `scored`'s anomaly map (computed at the network's input size with the paper's Gaussian of
+    /// sigma 4, then resampled to the radiograph) overlaid on the detector's fixed colour scale,
+    /// and a colour bar on the right. `radiograph` is the image `scored` came from: pass the
+    /// decoded one back to avoid decoding it again.
+    pub fn heatmap(
+        &self,
+        radiograph: &Radiograph,
+        scored: &ScoredImage,
+    ) -> Result<RgbImage, WscxrError> {
+        let size = self.config.image_size;
+        let map = scored.anomaly_map(size, 4.0);
+        let picture = overlay(radiograph.pixels(), &map, size, &self.colour_scale)?;
+        with_colour_bar(&picture, &self.colour_scale)
+    }
+
     /// Uses (and fills) a feature cache when scoring.
     pub fn set_cache(&mut self, cache: Option<FeatureCache>) {
         self.cache = cache;
     }
 
-    /// Scores image files: image score and patch scores on the feature grid.
-    pub fn score(&self, paths: &[PathBuf]) -> Result<Vec<ScoredImage>, WscxrError> {
-        self.score_observed(paths, &mut ())
+    /// Scores X-rays (paths, or [`Radiograph`]s in memory): image score and patch scores on the
+    /// feature grid.
+    pub fn score<I>(&self, images: I) -> Result<Vec<ScoredImage>, WscxrError>
+    where
+        I: IntoIterator,
+        I::Item: Into<Xray>,
+    {
+        self.score_observed(images, &mut ())
     }
 
     /// [`Detector::score`], reporting progress to `observer` ([`Stage::Scoring`], in images).
-    pub fn score_observed(
+    pub fn score_observed<I>(
         &self,
-        paths: &[PathBuf],
+        images: I,
         observer: &mut dyn Observer,
-    ) -> Result<Vec<ScoredImage>, WscxrError> {
-        let mut scored = Vec::with_capacity(paths.len());
-        self.score_each(paths, observer, |image| {
+    ) -> Result<Vec<ScoredImage>, WscxrError>
+    where
+        I: IntoIterator,
+        I::Item: Into<Xray>,
+    {
+        let images: Vec<Xray> = images.into_iter().map(Into::into).collect();
+        let mut scored = Vec::with_capacity(images.len());
+        self.score_each(&images, observer, |image| {
             scored.push(image);
             Ok(())
         })?;
         Ok(scored)
     }
 
-    /// Scores image files a chunk at a time and hands each result to `sink` in input order, so
-    /// that memory stays constant however many images there are (features of one chunk of
+    /// Scores X-rays a chunk at a time and hands each result to `sink` in input order, so that
+    /// memory stays constant however many images there are (features of one chunk of
     /// [`SCORING_CHUNK`] images at a time). An error from `sink` stops scoring.
     pub fn score_each(
         &self,
-        paths: &[PathBuf],
+        paths: &[Xray],
         observer: &mut dyn Observer,
         mut sink: impl FnMut(ScoredImage) -> Result<(), WscxrError>,
     ) -> Result<(), WscxrError> {
@@ -134,12 +166,12 @@ impl Detector {
             let per_image = features.per_image();
             let scores = self.patch_scores(&features)?;
             let image_scores = image_scores(&scores, per_image);
-            for ((path, patches), score) in
+            for ((xray, patches), score) in
                 chunk.iter().zip(scores.chunks(per_image)).zip(image_scores)
             {
                 let calibration = self.calibration.as_ref();
                 sink(ScoredImage {
-                    path: path.clone(),
+                    xray: xray.clone(),
                     score,
                     normalized: calibration.map(|c| c.normalized(score)),
                     abnormal: calibration.map(|c| c.is_abnormal(score)),

@@ -1,11 +1,91 @@
-//! Pictures people look at: an X-ray with its anomaly map overlaid.
+//! Pictures people look at: an X-ray at its own resolution with its anomaly map overlaid on a
+//! fixed colour scale, and a colour bar that says what the colours mean.
 
-use std::path::Path;
-
-use image::{Rgb, RgbImage};
-use wscxr_backbone::{Normalization, load_image};
+use image::imageops::{FilterType, resize};
+use image::{DynamicImage, ImageBuffer, Luma, Rgb, RgbImage};
+use plotters::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use crate::WscxrError;
+use crate::calibration::Calibration;
+use crate::plot::{FONT, register_font};
+
+/// The colour scale of a detector's heatmaps, fixed when it is fitted so that the same colour
+/// means the same patch score in every picture: scores at or below `low` are blue, at or above
+/// `high` red.
+///
+/// `low` is the median patch score of normal training images (what normal lung looks like).
+/// `high` is the calibrated threshold when the detector is calibrated (red: a patch that alone
+/// makes the image abnormal), else the highest patch score of those normal images (red: beyond
+/// anything seen in them).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ColourScale {
+    /// Patch score drawn blue.
+    pub low: f32,
+    /// Patch score drawn red.
+    pub high: f32,
+    /// The calibrated threshold, marked on the colour bar.
+    pub threshold: Option<f32>,
+}
+
+impl Default for ColourScale {
+    fn default() -> Self {
+        Self {
+            low: 0.0,
+            high: 1.0,
+            threshold: None,
+        }
+    }
+}
+
+impl ColourScale {
+    /// The scale from normal images' patch scores and, when there is one, the calibration.
+    pub fn from_normals(
+        normal_patch_scores: &[f32],
+        calibration: Option<&Calibration>,
+    ) -> Result<Self, WscxrError> {
+        let mut sorted: Vec<f32> = normal_patch_scores.to_vec();
+        if sorted.is_empty() || sorted.iter().any(|s| !s.is_finite()) {
+            return Err(WscxrError::invalid(
+                "normal patch scores",
+                sorted.len(),
+                "the colour scale needs finite scores of at least one patch",
+            ));
+        }
+        sorted.sort_unstable_by(f32::total_cmp);
+        let low = sorted[sorted.len() / 2];
+        let threshold = calibration.map(|c| c.threshold);
+        let high = threshold.unwrap_or(sorted[sorted.len() - 1]);
+        // A threshold at or below the median normal patch would leave no range to draw.
+        let high = if high > low { high } else { low + 1.0 };
+        Self {
+            low,
+            high,
+            threshold,
+        }
+        .checked()
+    }
+
+    /// A scale must map scores to colours: finite, `low < high`.
+    pub fn checked(self) -> Result<Self, WscxrError> {
+        let finite = self.low.is_finite()
+            && self.high.is_finite()
+            && self.threshold.is_none_or(f32::is_finite);
+        if !finite || self.low >= self.high {
+            return Err(WscxrError::invalid(
+                "colour scale",
+                format!("{self:?}"),
+                "needs finite values and low < high",
+            ));
+        }
+        Ok(self)
+    }
+
+    /// Where `score` falls on the scale, in [0, 1].
+    pub fn position(&self, score: f32) -> f32 {
+        ((score - self.low) / (self.high - self.low)).clamp(0.0, 1.0)
+    }
+}
 
 /// A "jet"-like colour (blue, cyan, yellow, red) for `t` in [0, 1].
 pub fn colour(t: f32) -> [f32; 3] {
@@ -16,30 +96,191 @@ pub fn colour(t: f32) -> [f32; 3] {
     [r, g, b]
 }
 
-/// The image at `image_path`, resized to `size x size` as the network saw it, with `map`
-/// (`size x size`, row-major) overlaid in colour from `low` (blue) to `high` (red).
+fn rgb(t: f32) -> Rgb<u8> {
+    Rgb(colour(t).map(|c| (c * 255.0).round() as u8))
+}
+
+/// `image` in gray at its own resolution with `map` (`map_size x map_size` patch scores,
+/// row-major, as the network saw the image) resampled bilinearly to it and blended in colour on
+/// `scale`.
 pub fn overlay(
-    image_path: &Path,
+    image: &DynamicImage,
     map: &[f32],
-    size: usize,
-    low: f32,
-    high: f32,
+    map_size: usize,
+    scale: &ColourScale,
 ) -> Result<RgbImage, WscxrError> {
-    if map.len() != size * size {
+    let side = u32::try_from(map_size)
+        .ok()
+        .filter(|&s| s > 0 && map.len() == map_size * map_size)
+        .ok_or_else(|| {
+            WscxrError::invalid(
+                "anomaly map",
+                map.len(),
+                format!("must hold {map_size} x {map_size} values"),
+            )
+        })?;
+    if map.iter().any(|v| v.is_nan()) {
         return Err(WscxrError::invalid(
             "anomaly map",
-            map.len(),
-            format!("must hold {size} x {size} values"),
+            "NaN",
+            "holds NaN values",
         ));
     }
-    // SymmetricUnit maps gray g to g / 127.5 - 1, which is easy to invert for display.
-    let input = load_image(image_path, size, Normalization::SymmetricUnit)?;
-    let side = u32::try_from(size).map_err(|_| WscxrError::invalid("size", size, "too large"))?;
-    let span = (high - low).max(f32::EPSILON);
-    Ok(RgbImage::from_fn(side, side, |x, y| {
-        let i = y as usize * size + x as usize;
-        let gray = (input.data[i] + 1.0) * 0.5;
-        let heat = colour((map[i] - low) / span);
-        Rgb(heat.map(|h| ((0.55 * gray + 0.45 * h) * 255.0).round() as u8))
+    let (width, height) = (image.width(), image.height());
+    let square = ImageBuffer::<Luma<f32>, Vec<f32>>::from_raw(side, side, map.to_vec())
+        .expect("the length was checked");
+    // Triangle filtering on an enlargement is bilinear interpolation with half-pixel centres.
+    let resampled = resize(&square, width, height, FilterType::Triangle);
+    let gray = image.to_luma8();
+    Ok(RgbImage::from_fn(width, height, |x, y| {
+        let g = gray.get_pixel(x, y).0[0] as f32 / 255.0;
+        let heat = colour(scale.position(resampled.get_pixel(x, y).0[0]));
+        Rgb(heat.map(|h| ((0.55 * g + 0.45 * h) * 255.0).round() as u8))
     }))
+}
+
+/// `picture` with a colour bar on its right: the scale from blue (`low`) to red (`high`) and
+/// their values, with the calibrated threshold marked when there is one.
+pub fn with_colour_bar(picture: &RgbImage, scale: &ColourScale) -> Result<RgbImage, WscxrError> {
+    let scale = scale.checked()?;
+    let (width, height) = picture.dimensions();
+    let font_px = (height / 28).clamp(11, 40);
+    let bar = (width / 28).clamp(10, 48);
+    let margin = font_px / 2;
+    let label_width = font_px * 5;
+    let total = width + margin + bar + margin + label_width;
+    let mut out = RgbImage::from_pixel(total, height, Rgb([255, 255, 255]));
+    image::imageops::replace(&mut out, picture, 0, 0);
+    let (top, bottom) = (font_px, height.saturating_sub(font_px).max(font_px + 1));
+    let x0 = width + margin;
+    for y in top..bottom {
+        let t = 1.0 - (y - top) as f32 / (bottom - top - 1).max(1) as f32;
+        for x in x0..x0 + bar {
+            out.put_pixel(x, y, rgb(t));
+        }
+    }
+    let at = |score: f32| bottom - 1 - ((bottom - top - 1) as f32 * scale.position(score)) as u32;
+    let mut marks = vec![
+        (scale.high, "", at(scale.high)),
+        (scale.low, "", at(scale.low)),
+    ];
+    if let Some(t) = scale.threshold {
+        marks.push((t, "thr ", at(t)));
+    }
+    register_font();
+    let text_error = |e: String| WscxrError::invalid("colour bar", "text", e);
+    {
+        let root = BitMapBackend::with_buffer(out.as_mut(), (total, height)).into_drawing_area();
+        let style = TextStyle::from((FONT, font_px as f64).into_font()).color(&BLACK);
+        for (value, prefix, y) in marks {
+            let y = y as i32;
+            root.draw(&PathElement::new(
+                vec![(x0 as i32, y), ((x0 + bar + margin / 2) as i32, y)],
+                BLACK.stroke_width(1),
+            ))
+            .map_err(|e| text_error(e.to_string()))?;
+            let label = format!("{prefix}{}", short_number(value));
+            let text_y = (y - font_px as i32 / 2).clamp(0, (height - font_px) as i32);
+            root.draw_text(&label, &style, ((x0 + bar + margin) as i32, text_y))
+                .map_err(|e| text_error(e.to_string()))?;
+        }
+        root.present().map_err(|e| text_error(e.to_string()))?;
+    }
+    Ok(out)
+}
+
+/// A score in three significant digits, short enough for the bar's labels.
+fn short_number(value: f32) -> String {
+    if value == 0.0 {
+        return "0".into();
+    }
+    let digits = (2 - value.abs().log10().floor() as i32).clamp(0, 6) as usize;
+    format!("{value:.digits$}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scale_runs_from_the_normal_median_to_the_threshold_or_normal_maximum() {
+        let normals = [-2.0, -1.0, -0.5, 0.0, 3.0];
+        let scale = ColourScale::from_normals(&normals, None).unwrap();
+        assert_eq!((scale.low, scale.high, scale.threshold), (-0.5, 3.0, None));
+        assert_eq!(scale.position(-9.0), 0.0);
+        assert_eq!(scale.position(3.5), 1.0);
+        assert!((scale.position(1.25) - 0.5).abs() < 1e-6);
+        assert!(ColourScale::from_normals(&[f32::NAN, 1.0], None).is_err());
+        assert!(ColourScale::from_normals(&[], None).is_err());
+    }
+
+    #[test]
+    fn overlay_keeps_the_image_size_and_colours_by_the_fixed_scale() {
+        let image = DynamicImage::ImageLuma8(image::GrayImage::from_pixel(300, 200, Luma([128])));
+        let scale = ColourScale {
+            low: 0.0,
+            high: 1.0,
+            threshold: None,
+        };
+        // Left half of the map low, right half high.
+        let map: Vec<f32> = (0..16 * 16)
+            .map(|i| if i % 16 < 8 { -5.0 } else { 5.0 })
+            .collect();
+        let out = overlay(&image, &map, 16, &scale).unwrap();
+        assert_eq!(out.dimensions(), (300, 200));
+        let (left, right) = (out.get_pixel(10, 100).0, out.get_pixel(290, 100).0);
+        assert!(left[2] > left[0], "left is blue: {left:?}");
+        assert!(right[0] > right[2], "right is red: {right:?}");
+        // The same map on a scale twice as wide is less red: the scale, not the map, decides.
+        let wide = ColourScale {
+            high: 20.0,
+            ..scale
+        };
+        let washed = overlay(&image, &map, 16, &wide)
+            .unwrap()
+            .get_pixel(290, 100)
+            .0;
+        assert!(washed[0] < right[0], "{washed:?} vs {right:?}");
+        assert!(overlay(&image, &map[1..], 16, &scale).is_err());
+        assert!(overlay(&image, &[f32::NAN; 256], 16, &scale).is_err());
+    }
+
+    #[test]
+    fn colour_bar_sits_right_of_the_picture_from_blue_to_red() {
+        let picture = RgbImage::from_pixel(280, 280, Rgb([10, 20, 30]));
+        let scale = ColourScale {
+            low: -1.0,
+            high: 2.0,
+            threshold: Some(0.5),
+        };
+        let out = with_colour_bar(&picture, &scale).unwrap();
+        assert!(out.width() > 280);
+        assert_eq!(out.height(), 280);
+        assert_eq!(out.get_pixel(0, 0).0, [10, 20, 30]);
+        let x = 280 + 5 + 3;
+        let (top, bottom) = (out.get_pixel(x, 15).0, out.get_pixel(x, 262).0);
+        assert!(
+            top[0] > 100 && top[1] < 60 && top[2] < 60,
+            "top is red: {top:?}"
+        );
+        assert!(
+            bottom[2] > 100 && bottom[0] < 60,
+            "bottom is blue: {bottom:?}"
+        );
+        // The labels drew dark pixels into the white margin.
+        let dark = (x + 12..out.width())
+            .flat_map(|x| (0..280).map(move |y| (x, y)))
+            .filter(|&(x, y)| out.get_pixel(x, y).0[0] < 100)
+            .count();
+        assert!(dark > 30, "{dark} dark label pixels");
+        assert!(with_colour_bar(&picture, &ColourScale { low: 3.0, ..scale }).is_err());
+    }
+
+    #[test]
+    fn short_numbers_keep_three_significant_digits() {
+        assert_eq!(short_number(-0.51234), "-0.512");
+        assert_eq!(short_number(12.345), "12.3");
+        assert_eq!(short_number(1234.4), "1234");
+        assert_eq!(short_number(0.0), "0");
+    }
 }

@@ -55,6 +55,7 @@ pub mod metrics;
 mod observer;
 mod patients;
 mod persist;
+mod plot;
 mod training_set;
 mod weights;
 
@@ -72,6 +73,7 @@ pub use persist::FORMAT_VERSION;
 pub use training_set::{LabelledImages, TrainingSet};
 pub use weights::{BUNDLED_XCEPTION_SHA256, LoadedBackbone, WEIGHTS_DIR_VAR, WeightsStore};
 pub use wscxr_backbone as backbone;
+pub use wscxr_backbone::{Radiograph, Xray};
 pub use wscxr_bank as bank;
 pub use wscxr_detector as detector;
 

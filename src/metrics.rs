@@ -46,6 +46,38 @@ pub fn auroc(scores: &[f32], labels: &[bool]) -> Option<f64> {
     Some(u / (positives * negatives) as f64)
 }
 
+/// The ROC curve: `(false positive rate, true positive rate)` as the threshold sweeps down over
+/// the observed scores, tied scores taken together, from `(0, 0)` to `(1, 1)`. `None` without both
+/// classes, or when a score is NaN.
+pub fn roc_curve(scores: &[f32], labels: &[bool]) -> Option<Vec<[f64; 2]>> {
+    if scores.iter().any(|s| s.is_nan()) || scores.len() != labels.len() {
+        return None;
+    }
+    let positives = labels.iter().filter(|&&l| l).count();
+    let negatives = labels.len() - positives;
+    if positives == 0 || negatives == 0 {
+        return None;
+    }
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    let mut points = vec![[0.0, 0.0]];
+    let (mut tp, mut fp) = (0usize, 0usize);
+    for (i, &k) in order.iter().enumerate() {
+        if labels[k] {
+            tp += 1;
+        } else {
+            fp += 1;
+        }
+        let last_of_tie = order
+            .get(i + 1)
+            .is_none_or(|&next| scores[next] != scores[k]);
+        if last_of_tie {
+            points.push([fp as f64 / negatives as f64, tp as f64 / positives as f64]);
+        }
+    }
+    Some(points)
+}
+
 /// The threshold maximising Youden's J = TPR - FPR over the observed scores (ties: the highest
 /// threshold, i.e. the first met when sweeping down, as scikit-learn's `roc_curve` + `argmax`).
 /// `None` without both classes, or when a score is NaN.
@@ -116,6 +148,32 @@ pub fn evaluate(scores: &[f32], labels: &[bool], threshold: f32) -> Option<Metri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The trapezoid area under the curve is the AUROC (ties make diagonal steps, which the
+    /// trapezoid counts half, as the Mann-Whitney statistic does).
+    #[test]
+    fn roc_curve_runs_corner_to_corner_and_its_area_is_the_auroc() {
+        let scores = [0.1, 0.4, 0.35, 0.8, 0.4, 0.9, 0.2, 0.7];
+        let labels = [false, true, false, true, false, true, false, false];
+        let curve = roc_curve(&scores, &labels).unwrap();
+        assert_eq!(curve.first(), Some(&[0.0, 0.0]));
+        assert_eq!(curve.last(), Some(&[1.0, 1.0]));
+        assert!(
+            curve
+                .windows(2)
+                .all(|w| w[0][0] <= w[1][0] && w[0][1] <= w[1][1])
+        );
+        let area: f64 = curve
+            .windows(2)
+            .map(|w| (w[1][0] - w[0][0]) * (w[0][1] + w[1][1]) / 2.0)
+            .sum();
+        let expected = auroc(&scores, &labels).unwrap();
+        assert!((area - expected).abs() < 1e-12, "{area} vs {expected}");
+        // The tied pair (0.4: one of each class) is one diagonal step, not two.
+        assert_eq!(curve.len(), 8);
+        assert!(roc_curve(&[0.1, f32::NAN], &[false, true]).is_none());
+        assert!(roc_curve(&[0.1, 0.2], &[true, true]).is_none());
+    }
 
     #[test]
     fn auroc_counts_ties_as_half() {

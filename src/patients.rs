@@ -3,6 +3,8 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
+use wscxr_backbone::Xray;
+
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::seq::index::sample;
@@ -32,10 +34,31 @@ pub fn patient_id(path: &Path) -> Option<String> {
     }
 }
 
+/// What names an image's patient in a carve: its file name, or an in-memory radiograph's name
+/// read as one; a name without a patient counts as its own patient.
+pub(crate) trait PatientKey {
+    fn patient_key(&self) -> String;
+}
+
+impl PatientKey for PathBuf {
+    fn patient_key(&self) -> String {
+        patient_id(self).unwrap_or_else(|| self.display().to_string())
+    }
+}
+
+impl PatientKey for Xray {
+    fn patient_key(&self) -> String {
+        match self {
+            Xray::File(path) => path.patient_key(),
+            Xray::Decoded(_) => PathBuf::from(self.name().into_owned()).patient_key(),
+        }
+    }
+}
+
 /// What a carve took.
-pub(crate) struct Carve {
+pub(crate) struct Carve<T> {
     /// The images carved.
-    pub images: Vec<PathBuf>,
+    pub images: Vec<T>,
     /// Patients carved.
     pub patients: usize,
     /// Patients a carve of single images would have split.
@@ -44,9 +67,13 @@ pub(crate) struct Carve {
 
 /// Moves about `fraction` of `pool`'s images, whole patients at a time, out of `pool`; both parts
 /// stay sorted.
-pub(crate) fn carve_by_patient(pool: &mut Vec<PathBuf>, fraction: f64, rng: &mut StdRng) -> Carve {
+pub(crate) fn carve_by_patient<T: PatientKey>(
+    pool: &mut Vec<T>,
+    fraction: f64,
+    rng: &mut StdRng,
+) -> Carve<T> {
     let target = ((pool.len() as f64) * fraction).round() as usize;
-    let key = |path: &PathBuf| patient_id(path).unwrap_or_else(|| path.display().to_string());
+    let key = T::patient_key;
     // What carving single images with the same seed would have done, to report what it splits.
     let mut image_rng = rng.clone();
     let single: Vec<usize> = sample(&mut image_rng, pool.len(), target).into_vec();
@@ -76,8 +103,7 @@ pub(crate) fn carve_by_patient(pool: &mut Vec<PathBuf>, fraction: f64, rng: &mut
         taken += size[&patient];
         chosen.insert(patient);
     }
-    let (carved, kept): (Vec<PathBuf>, Vec<PathBuf>) =
-        pool.drain(..).partition(|p| chosen.contains(&key(p)));
+    let (carved, kept): (Vec<T>, Vec<T>) = pool.drain(..).partition(|p| chosen.contains(&key(p)));
     *pool = kept;
     Carve {
         images: carved,

@@ -2,8 +2,10 @@
 //! the scorer's weights, and a checksum over both.
 //!
 //! Layout: `WSCXRDET` | format version (u32 LE) | header length (u64 LE) | header JSON | payload |
-//! SHA-256 of every byte before it. The payload is the discriminator as a burnpack record, or
-//! (K = 0) the normal bank's rows as little-endian f32.
+//! embedded weights (optional) | SHA-256 of every byte before it. The payload is the
+//! discriminator as a burnpack record, or (K = 0) the normal bank's rows as little-endian f32. The
+//! backbone weights are referred to by SHA-256, or, in a self-contained file
+//! ([`Detector::save_with_weights`]), stored whole after the payload.
 //!
 //! A file is untrusted input. Loading reads at most the file's own size (regular files only), and
 //! only after the prefix says how it splits; the header is limited to [`MAX_HEADER`] bytes; the
@@ -25,11 +27,12 @@ use crate::calibration::Calibration;
 use crate::config::WscxrConfig;
 use crate::fit::FitReport;
 use crate::fitted_detector::{Detector, Scorer};
+use crate::heatmap::ColourScale;
 use crate::weights::{LoadedBackbone, WeightsStore};
 
 const MAGIC: &[u8; 8] = b"WSCXRDET";
 /// The detector file format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 /// Magic, version, header length.
 const PREFIX_LEN: u64 = 8 + 4 + 8;
 const CHECKSUM_LEN: u64 = 32;
@@ -40,6 +43,18 @@ const MAX_HEADER: u64 = 1 << 20;
 const MAX_WIDTH: usize = 1 << 16;
 /// What a burnpack record may add to its tensors' bytes (names, shapes, alignment).
 const MAX_RECORD_OVERHEAD: u64 = 1 << 20;
+/// The largest embedded weights file accepted (the DenseNet-121 ONNX file is 32 MB).
+const MAX_EMBEDDED_WEIGHTS: u64 = 1 << 30;
+
+/// Weights stored in the detector file itself.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmbeddedWeights {
+    /// `bpk` (a burn record) or `onnx`.
+    format: String,
+    /// Bytes, right after the payload.
+    len: u64,
+}
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -52,13 +67,25 @@ struct Header {
     bank_rows: usize,
     payload_len: u64,
     calibration: Option<Calibration>,
+    colour_scale: ColourScale,
+    embedded_weights: Option<EmbeddedWeights>,
 }
 
 impl Detector {
     /// Writes the detector to one file, atomically: a temporary file beside it is written,
     /// flushed to disk and renamed over `path`, so a crash leaves the old file or the new one.
+    /// The backbone weights are referred to by their SHA-256 (see [`Detector::load`]).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), WscxrError> {
-        let path = path.as_ref();
+        self.write(path.as_ref(), false)
+    }
+
+    /// [`Detector::save`], with the backbone weights stored in the file too (tens of megabytes),
+    /// so that it loads on a machine that has never seen them.
+    pub fn save_with_weights(&self, path: impl AsRef<Path>) -> Result<(), WscxrError> {
+        self.write(path.as_ref(), true)
+    }
+
+    fn write(&self, path: &Path, embed_weights: bool) -> Result<(), WscxrError> {
         let file_error = |reason: String| WscxrError::DetectorFile {
             path: path.to_path_buf(),
             reason,
@@ -89,6 +116,29 @@ impl Detector {
             bank_rows,
             payload_len: payload.len() as u64,
             calibration: self.calibration.clone(),
+            colour_scale: self.colour_scale,
+            embedded_weights: None,
+        };
+        let mut header = header;
+        let weights = if embed_weights {
+            let source = self.backbone.path();
+            let bytes = std::fs::read(source).map_err(|e| WscxrError::Data {
+                path: source.to_path_buf(),
+                reason: format!("cannot read the weights to embed: {e}"),
+            })?;
+            if crate::data::hex(&Sha256::digest(&bytes)) != self.backbone.weights_sha256() {
+                return Err(WscxrError::Data {
+                    path: source.to_path_buf(),
+                    reason: "changed since the detector was fitted: its SHA-256 differs".into(),
+                });
+            }
+            header.embedded_weights = Some(EmbeddedWeights {
+                format: self.backbone.format().into(),
+                len: bytes.len() as u64,
+            });
+            bytes
+        } else {
+            Vec::new()
         };
         let header = serde_json::to_vec(&header).map_err(|e| file_error(e.to_string()))?;
         let mut bytes = Vec::with_capacity(
@@ -99,6 +149,7 @@ impl Detector {
         bytes.extend_from_slice(&(header.len() as u64).to_le_bytes());
         bytes.extend_from_slice(&header);
         bytes.extend_from_slice(&payload);
+        bytes.extend_from_slice(&weights);
         let checksum = Sha256::digest(&bytes);
         bytes.extend_from_slice(&checksum);
         write_atomically(path, &bytes, true).map_err(|e| file_error(e.to_string()))
@@ -122,7 +173,15 @@ impl Detector {
             path: path.to_path_buf(),
             reason,
         };
-        let (header, payload) = read_file(path).map_err(file_error)?;
+        let (header, payload, weights) = read_file(path).map_err(file_error)?;
+        if let (Some(embedded), Some(bytes)) = (&header.embedded_weights, weights) {
+            if crate::data::hex(&Sha256::digest(&bytes)) != header.weights_sha256 {
+                return Err(file_error(
+                    "its embedded weights do not hash to the SHA-256 it names".into(),
+                ));
+            }
+            store.add_bytes(&header.weights_sha256, &embedded.format, &bytes)?;
+        }
         let backbone =
             LoadedBackbone::load_by_hash(&header.config, &header.weights_sha256, store, device)?;
         let weights_sha256 = backbone.weights_sha256();
@@ -173,6 +232,7 @@ impl Detector {
             report: FitReport::default(),
             cache: None,
             calibration: header.calibration,
+            colour_scale: header.colour_scale,
         })
     }
 }
@@ -208,8 +268,11 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8], sync: bool) -> std::io
     result
 }
 
-/// Reads and checks a detector file: its header, and the payload's bytes.
-fn read_file(path: &Path) -> Result<(Header, Vec<u8>), String> {
+/// A detector file's header, payload bytes and embedded weights (when it has them).
+type FileParts = (Header, Vec<u8>, Option<Vec<u8>>);
+
+/// Reads and checks a detector file: its header, the payload's bytes and any embedded weights.
+fn read_file(path: &Path) -> Result<FileParts, String> {
     let mut file = std::fs::File::open(path).map_err(|e| e.to_string())?;
     let metadata = file.metadata().map_err(|e| e.to_string())?;
     if !metadata.is_file() {
@@ -238,7 +301,7 @@ fn read_file(path: &Path) -> Result<(Header, Vec<u8>), String> {
             "corrupted: header length {header_len} exceeds the limit of {MAX_HEADER} bytes"
         ));
     }
-    let payload_len = file_len
+    let body_len = file_len
         .checked_sub(PREFIX_LEN + header_len + CHECKSUM_LEN)
         .ok_or("truncated: shorter than its header says")?;
     // Everything after the prefix, bounded by the file's size on disk (a regular file).
@@ -260,11 +323,31 @@ fn read_file(path: &Path) -> Result<(Header, Vec<u8>), String> {
     if hasher.finalize().as_slice() != checksum {
         return Err("corrupted: the contents do not match their checksum".into());
     }
-    let (header_bytes, payload) = body.split_at(header_len as usize);
+    let (header_bytes, rest) = body.split_at(header_len as usize);
     let header: Header =
         serde_json::from_slice(header_bytes).map_err(|e| format!("corrupted header: {e}"))?;
+    let weights_len = match &header.embedded_weights {
+        None => 0,
+        Some(embedded) => {
+            if !matches!(embedded.format.as_str(), "bpk" | "onnx")
+                || embedded.len == 0
+                || embedded.len > MAX_EMBEDDED_WEIGHTS
+            {
+                return Err(format!(
+                    "corrupted header: embedded weights of format '{}' and {} bytes",
+                    embedded.format, embedded.len
+                ));
+            }
+            embedded.len
+        }
+    };
+    let payload_len = body_len
+        .checked_sub(weights_len)
+        .ok_or("truncated: shorter than its embedded weights")?;
     check_header(&header, payload_len)?;
-    Ok((header, payload.to_vec()))
+    let (payload, weights) = rest.split_at(payload_len as usize);
+    let weights = header.embedded_weights.as_ref().map(|_| weights.to_vec());
+    Ok((header, payload.to_vec(), weights))
 }
 
 /// Fills as much of `buf` as the file has.
@@ -287,6 +370,10 @@ fn check_header(header: &Header, payload_len: u64) -> Result<(), String> {
     if let Some(calibration) = &header.calibration {
         check_calibration(calibration)?;
     }
+    header
+        .colour_scale
+        .checked()
+        .map_err(|e| format!("corrupted header: {e}"))?;
     if header.backbone != header.config.backbone.name() {
         return Err(format!(
             "backbone '{}' differs from the configuration's '{}'",

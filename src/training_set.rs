@@ -3,15 +3,17 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use wscxr_backbone::Xray;
 
 use crate::WscxrError;
 use crate::data::list_images;
 
-/// Normal training images and the K known-abnormal ones (image-level labels only).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// Normal training images and the K known-abnormal ones (image-level labels only): files (paths
+/// convert) or [`Radiograph`](crate::backbone::Radiograph)s in memory, in any mix.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct TrainingSet {
-    normals: Vec<PathBuf>,
-    abnormals: Vec<PathBuf>,
+    normals: Vec<Xray>,
+    abnormals: Vec<Xray>,
 }
 
 impl TrainingSet {
@@ -19,9 +21,9 @@ impl TrainingSet {
     pub fn new<N, A>(normals: N, abnormals: A) -> Self
     where
         N: IntoIterator,
-        N::Item: Into<PathBuf>,
+        N::Item: Into<Xray>,
         A: IntoIterator,
-        A::Item: Into<PathBuf>,
+        A::Item: Into<Xray>,
     {
         Self {
             normals: normals.into_iter().map(Into::into).collect(),
@@ -34,18 +36,18 @@ impl TrainingSet {
     pub fn unsupervised<N>(normals: N) -> Self
     where
         N: IntoIterator,
-        N::Item: Into<PathBuf>,
+        N::Item: Into<Xray>,
     {
-        Self::new(normals, Vec::<PathBuf>::new())
+        Self::new(normals, Vec::<Xray>::new())
     }
 
     /// The normal images.
-    pub fn normals(&self) -> &[PathBuf] {
+    pub fn normals(&self) -> &[Xray] {
         &self.normals
     }
 
     /// The abnormal images (K of them).
-    pub fn abnormals(&self) -> &[PathBuf] {
+    pub fn abnormals(&self) -> &[Xray] {
         &self.abnormals
     }
 

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
-use wscxr_backbone::{Backbone, Network};
+use wscxr_backbone::{Backbone, Network, Xray};
 use wscxr_bank::PatchFeatures;
 
 use crate::cache::{FeatureCache, extract_features};
@@ -101,6 +101,27 @@ impl WeightsStore {
         Ok(stored)
     }
 
+    /// Stores weights received as bytes (embedded in a detector file) under `sha256`, which the
+    /// caller has checked they hash to; `format` is `bpk` or `onnx`. Returns the stored path.
+    pub(crate) fn add_bytes(
+        &self,
+        sha256: &str,
+        format: &str,
+        bytes: &[u8],
+    ) -> Result<PathBuf, WscxrError> {
+        if let Some(stored) = self.find(sha256)? {
+            return Ok(stored);
+        }
+        let stored = self.dir.join(format!("{sha256}.{format}"));
+        let store_error = |e: std::io::Error| WscxrError::Data {
+            path: self.dir.clone(),
+            reason: format!("cannot store weights: {e}"),
+        };
+        std::fs::create_dir_all(&self.dir).map_err(store_error)?;
+        crate::persist::write_atomically(&stored, bytes, true).map_err(store_error)?;
+        Ok(stored)
+    }
+
     /// The bundled Xception record: from the store, or else copied into it from `assets/` of the
     /// current folder (a wscxr checkout), the first time.
     pub fn bundled_xception(&self) -> Result<PathBuf, WscxrError> {
@@ -133,6 +154,7 @@ fn is_onnx(path: &Path) -> bool {
 pub struct LoadedBackbone {
     backbone: Backbone,
     weights_sha256: String,
+    path: PathBuf,
 }
 
 impl LoadedBackbone {
@@ -211,7 +233,18 @@ impl LoadedBackbone {
         Ok(Self {
             backbone,
             weights_sha256,
+            path: path.to_path_buf(),
         })
+    }
+
+    /// The weights file it was loaded from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// `onnx` or `bpk` (a burn record): how its weights file is read.
+    pub(crate) fn format(&self) -> &'static str {
+        if is_onnx(&self.path) { "onnx" } else { "bpk" }
     }
 
     /// The network and its weights.
@@ -229,11 +262,11 @@ impl LoadedBackbone {
         format!("{}:{}", self.backbone.network(), self.weights_sha256)
     }
 
-    /// Patch features of image files under `config` (through `cache` when given);
+    /// Patch features of X-rays under `config` (through `cache` when given);
     /// `progress(done, total)` counts images.
     pub fn patch_features(
         &self,
-        paths: &[PathBuf],
+        paths: &[Xray],
         config: &WscxrConfig,
         cache: Option<&FeatureCache>,
         progress: impl FnMut(usize, usize),

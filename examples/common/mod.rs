@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use wscxr::{Observer, ScoredImage, Stage};
+use wscxr::{Detector, Observer, ScoredImage, Stage};
 
 /// A progress bar per stage name, or nothing with `quiet`.
 pub struct Progress {
@@ -65,32 +65,30 @@ impl Progress {
     }
 }
 
-/// Writes one heatmap per scored image into `out` (named by `file_name(index, image)`), all on one
-/// colour scale so that they compare; returns the files in order.
+/// Writes one heatmap per scored image into `out` (named by `file_name(index, image)`), each at
+/// its image's resolution on the detector's fixed colour scale; returns the files in order.
 pub fn write_heatmaps(
+    detector: &Detector,
     scored: &[ScoredImage],
-    size: usize,
     out: &Path,
     file_name: impl Fn(usize, &ScoredImage) -> String,
 ) -> Result<Vec<PathBuf>, Box<dyn std::error::Error>> {
     std::fs::create_dir_all(out)?;
-    let maps: Vec<Vec<f32>> = scored.iter().map(|s| s.anomaly_map(size, 4.0)).collect();
-    let low = maps.iter().flatten().copied().fold(f32::INFINITY, f32::min);
-    let high = maps
-        .iter()
-        .flatten()
-        .copied()
-        .fold(f32::NEG_INFINITY, f32::max);
     let mut files = Vec::with_capacity(scored.len());
-    for (i, (image, map)) in scored.iter().zip(&maps).enumerate() {
+    for (i, image) in scored.iter().enumerate() {
         let file = out.join(file_name(i, image));
-        wscxr::heatmap::overlay(&image.path, map, size, low, high)?.save(&file)?;
+        // Free for a radiograph scored from memory; a file is read again.
+        let radiograph = image.xray.decode()?;
+        detector.heatmap(&radiograph, image)?.save(&file)?;
         files.push(file);
     }
     Ok(files)
 }
 
-/// A file's stem, for naming outputs after inputs.
-pub fn stem(path: &Path) -> &str {
-    path.file_stem().and_then(|n| n.to_str()).unwrap_or("image")
+/// A file's stem (or an in-memory image's name), for naming outputs after inputs.
+pub fn stem(xray: &wscxr::Xray) -> String {
+    let name = xray.name();
+    Path::new(name.as_ref())
+        .file_stem()
+        .map_or_else(|| "image".into(), |s| s.to_string_lossy().into_owned())
 }

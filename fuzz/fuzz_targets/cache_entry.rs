@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
+use wscxr::Xray;
 use wscxr::backbone::ExtractOptions;
 use wscxr::burn::prelude::Device;
 use wscxr::{FeatureCache, LoadedBackbone, WscxrConfig, extract_features};
@@ -44,7 +45,7 @@ fn setup() -> &'static Setup {
         extract_features(
             backbone.backbone(),
             &backbone.identity(),
-            std::slice::from_ref(&image),
+            &Xray::files(std::slice::from_ref(&image)),
             &options,
             Some(&cache),
             |_, _| {},
@@ -72,7 +73,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = extract_features(
         s.backbone.backbone(),
         &s.backbone.identity(),
-        std::slice::from_ref(&s.image),
+        &Xray::files(std::slice::from_ref(&s.image)),
         &s.options,
         Some(&s.cache),
         |_, _| {},

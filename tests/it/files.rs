@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 use sha2::{Digest, Sha256};
+use wscxr::Xray;
 use wscxr::backbone::ExtractOptions;
 use wscxr::{
     Detector, FeatureCache, LoadedBackbone, WscxrConfig, WscxrError, extract_features, file_sha256,
@@ -296,7 +297,7 @@ fn damaged_cache_entries_are_recomputed_not_trusted() {
         taps: config.layers.clone(),
         batch_size: 4,
     };
-    let paths = normals(2);
+    let paths = Xray::files(&normals(2));
     let tmp = tempfile::tempdir().unwrap();
     let cache = FeatureCache::new(tmp.path()).unwrap();
     let extract = || {

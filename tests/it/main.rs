@@ -10,6 +10,7 @@ mod bank;
 mod behaviour;
 mod common;
 mod config;
+mod dicom;
 mod files;
 mod pipeline;
 mod preprocess;

@@ -305,3 +305,63 @@ fn a_calibrated_detector_decides_and_keeps_its_calibration_through_a_file() {
     let plain = fit(&normals[..10], &[], &small_config(), &device).unwrap();
     assert!(plain.score(&tests[..1]).unwrap()[0].abnormal.is_none());
 }
+
+/// A self-contained file: the weights travel inside it, so it loads on a machine whose weights
+/// store is empty (and fills it), and scores as before.
+#[test]
+fn a_detector_with_embedded_weights_loads_where_no_weights_are() {
+    let device = Device::flex();
+    let (normals, abnormals, tests) = data();
+    let tmp = tempfile::tempdir().unwrap();
+    // Weights of their own hash (the bundled ones in full precision), so that no fallback to the
+    // bundled file in this checkout can stand in for them.
+    let weights = tmp.path().join("weights.bpk");
+    wscxr::backbone::Backbone::from_record(
+        wscxr::backbone::Network::Xception,
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(wscxr::BUNDLED_XCEPTION),
+        &device,
+    )
+    .unwrap()
+    .save_record(&weights, wscxr::backbone::Precision::Full)
+    .unwrap();
+    let sha256 = wscxr::file_sha256(&weights).unwrap();
+    assert_ne!(sha256, wscxr::BUNDLED_XCEPTION_SHA256);
+    let config = WscxrConfig {
+        weights: Some(weights.clone()),
+        ..small_config()
+    };
+    let detector = fit(&normals, &abnormals, &config, &device).unwrap();
+    let file = tmp.path().join("self-contained.wscxr");
+    detector.save_with_weights(&file).unwrap();
+    let plain = tmp.path().join("plain.wscxr");
+    detector.save(&plain).unwrap();
+    let size = |p: &Path| std::fs::metadata(p).unwrap().len();
+    assert!(size(&file) > size(&plain) + size(&weights) - 1024);
+    std::fs::remove_file(&weights).unwrap();
+
+    let empty = WeightsStore::new(tmp.path().join("empty-store"));
+    assert!(
+        Detector::load_with(&plain, &empty, &device).is_err(),
+        "the plain file needs its weights"
+    );
+    let loaded = Detector::load_with(&file, &empty, &device).unwrap();
+    assert_eq!(scores(&loaded, &tests), scores(&detector, &tests));
+    assert_eq!(loaded.colour_scale(), detector.colour_scale());
+    assert!(
+        empty.find(&sha256).unwrap().is_some(),
+        "the embedded weights were stored by their hash"
+    );
+
+    // Embedded weights that do not hash to the SHA-256 the header names: refused.
+    let mut bytes = std::fs::read(&file).unwrap();
+    let at = bytes.len() - 32 - 1000;
+    bytes[at] ^= 0x55;
+    let body = bytes.len() - 32;
+    let checksum = <sha2::Sha256 as sha2::Digest>::digest(&bytes[..body]);
+    bytes[body..].copy_from_slice(&checksum);
+    let tampered = tmp.path().join("tampered.wscxr");
+    std::fs::write(&tampered, bytes).unwrap();
+    let other = WeightsStore::new(tmp.path().join("other-store"));
+    let err = Detector::load_with(&tampered, &other, &device).unwrap_err();
+    assert!(err.to_string().contains("embedded weights"), "{err}");
+}

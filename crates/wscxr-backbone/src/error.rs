@@ -19,6 +19,23 @@ pub enum BackboneError {
         /// The decoder's error.
         source: image::ImageError,
     },
+    /// A DICOM file that cannot be read as one grayscale X-ray (no pixel data, several frames,
+    /// an unsupported transfer syntax or photometric interpretation, damaged).
+    #[error("cannot read DICOM file {path}: {reason}")]
+    Dicom {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Pixels handed over in memory that do not make an image.
+    #[error("image '{name}': {reason}")]
+    Decoded {
+        /// The name given with the pixels.
+        name: String,
+        /// What is wrong with them.
+        reason: String,
+    },
     /// A weights file could not be parsed at all.
     #[error("cannot parse weights file {path}: {reason}")]
     WeightsFormat {

@@ -1,7 +1,6 @@
 //! Feature extraction from image files: decoding and resizing of the next batch (in parallel, on
 //! a helper thread) overlaps the forward pass of the current one.
 
-use std::path::PathBuf;
 use std::sync::mpsc;
 
 use burn::prelude::*;
@@ -10,7 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::BackboneError;
 use crate::backbone::Backbone;
-use crate::preprocess::{InputImage, load_image};
+use crate::preprocess::{InputImage, preprocess};
+use crate::xray::Xray;
 
 /// Options for [`Backbone::extract`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,14 +35,14 @@ impl ExtractOptions {
 }
 
 impl Backbone {
-    /// Reads, preprocesses and runs image files in batches; returns one `[N, C, h, w]` tensor per
-    /// requested tap, images in the order given.
+    /// Reads (files) or takes (radiographs in memory), preprocesses and runs X-rays in batches;
+    /// returns one `[N, C, h, w]` tensor per requested tap, images in the order given.
     ///
     /// The next batch is decoded (in parallel) while the current one runs through the network.
     /// `progress(done, total)` is called after each batch.
     pub fn extract(
         &self,
-        paths: &[PathBuf],
+        images: &[Xray],
         options: &ExtractOptions,
         mut progress: impl FnMut(usize, usize),
     ) -> Result<Vec<Tensor<4>>, BackboneError> {
@@ -71,19 +71,20 @@ impl Backbone {
                 reason: "name at least one feature tap",
             });
         }
-        if paths.is_empty() {
+        if images.is_empty() {
             return Err(BackboneError::InvalidParameter {
                 name: "images",
                 value: "[]".into(),
                 reason: "give at least one image",
             });
         }
+        let total = images.len();
         let normalization = self.network.normalization();
         let size = options.size;
         let (sender, receiver) = mpsc::sync_channel::<Result<Vec<InputImage>, BackboneError>>(1);
-        let batches: Vec<Vec<PathBuf>> = paths
+        let batches: Vec<Vec<Xray>> = images
             .chunks(options.batch_size)
-            .map(<[PathBuf]>::to_vec)
+            .map(<[Xray]>::to_vec)
             .collect();
         let mut outputs: Vec<Vec<Tensor<4>>> = vec![Vec::new(); taps.len()];
         std::thread::scope(|scope| -> Result<(), BackboneError> {
@@ -91,7 +92,7 @@ impl Backbone {
                 for batch in batches {
                     let decoded: Result<Vec<InputImage>, BackboneError> = batch
                         .par_iter()
-                        .map(|p| load_image(p, size, normalization))
+                        .map(|x| Ok(preprocess(x.decode()?.pixels(), size, normalization)))
                         .collect();
                     let failed = decoded.is_err();
                     if sender.send(decoded).is_err() || failed {
@@ -101,10 +102,10 @@ impl Backbone {
             });
             let mut done = 0;
             for decoded in receiver {
-                let images = decoded?;
-                let n = images.len();
+                let inputs = decoded?;
+                let n = inputs.len();
                 let mut data = Vec::with_capacity(n * 3 * size * size);
-                for image in images {
+                for image in inputs {
                     data.extend_from_slice(&image.data);
                 }
                 let input =
@@ -113,7 +114,7 @@ impl Backbone {
                     out.push(map);
                 }
                 done += n;
-                progress(done, paths.len());
+                progress(done, total);
             }
             Ok(())
         })?;

@@ -8,13 +8,14 @@
 //!
 //! let device = Device::flex();
 //! let backbone = Backbone::from_onnx(Network::Xception, "xception_imagenet_b13.onnx", &device)?;
-//! let maps = backbone.extract(&["cxr.png".into()], &ExtractOptions::new(["block13_out"]), |_, _| {})?;
-//! assert_eq!(maps[0].dims(), [1, 1024, 8, 8]);
+//! let maps = backbone.extract(&["cxr.png".into(), "cxr.dcm".into()], &ExtractOptions::new(["block13_out"]), |_, _| {})?;
+//! assert_eq!(maps[0].dims(), [2, 1024, 8, 8]);
 //! # Ok::<(), wscxr_backbone::BackboneError>(())
 //! ```
 
 mod backbone;
 mod densenet;
+pub mod dicom;
 mod error;
 mod extract;
 mod fold;
@@ -24,6 +25,7 @@ mod preprocess;
 mod record;
 mod weights;
 mod xception;
+mod xray;
 
 pub use backbone::Backbone;
 pub use densenet::{DENSENET121_TAPS, DenseNet121};
@@ -33,3 +35,4 @@ pub use network::Network;
 pub use preprocess::{InputImage, Normalization, load_image, preprocess};
 pub use record::Precision;
 pub use xception::{XCEPTION_TAPS, Xception};
+pub use xray::{Radiograph, Xray};

@@ -8,10 +8,11 @@
 
 use std::path::Path;
 
-use image::{DynamicImage, ImageReader};
+use image::DynamicImage;
 use serde::{Deserialize, Serialize};
 
 use crate::BackboneError;
+use crate::xray::Radiograph;
 
 /// How pixel values in [0, 255] are mapped to the network's input range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,7 +46,8 @@ pub struct InputImage {
     pub data: Vec<f32>,
 }
 
-/// Reads an image file (PNG or JPEG; 8 or 16 bit; gray, gray+alpha, RGB or RGBA) into network input.
+/// Reads an image file (PNG, JPEG or DICOM; 8 or 16 bit; gray, gray+alpha, RGB or RGBA) into
+/// network input.
 ///
 /// Alpha is dropped, as Pillow's `convert('RGB')` does; gray is copied to the three channels.
 pub fn load_image(
@@ -60,23 +62,8 @@ pub fn load_image(
             reason: "must be at least 1",
         });
     }
-    let decode_error = |source: image::ImageError| BackboneError::Image {
-        path: path.to_path_buf(),
-        source,
-    };
-    let image = ImageReader::open(path)
-        .map_err(|source| BackboneError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?
-        .with_guessed_format()
-        .map_err(|source| BackboneError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?
-        .decode()
-        .map_err(decode_error)?;
-    Ok(preprocess(&image, size, normalization))
+    let radiograph = Radiograph::read(path)?;
+    Ok(preprocess(radiograph.pixels(), size, normalization))
 }
 
 /// Resizes and normalises an already decoded image (see [`load_image`]).

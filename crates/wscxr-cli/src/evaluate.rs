@@ -7,7 +7,9 @@ use std::path::PathBuf;
 
 use serde_json::json;
 use wscxr::backbone::Network;
-use wscxr::eval::{Evaluation, Protocol, SplitOptions, Splits, summarize};
+use wscxr::eval::{
+    Evaluation, Protocol, RocSeries, RunRecord, SplitOptions, Splits, summarize, write_roc_png,
+};
 use wscxr::{Ablation, FeatureCache, WscxrConfig};
 
 use crate::convert::parse_network;
@@ -66,6 +68,9 @@ pub struct Args {
     /// Write every run's numbers, timings and the configuration here.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Write ROC curves here: one PNG per K, a curve per seed (`roc_k4.png`, ...).
+    #[arg(long)]
+    roc: Option<PathBuf>,
     /// Feature cache folder.
     #[arg(long, default_value = "wscxr-cache")]
     cache: PathBuf,
@@ -105,6 +110,10 @@ pub fn run(args: &Args) -> Result<(), String> {
         return Err(format!("--weights: {}: no such file", weights.display()));
     }
 
+    if let Some(dir) = &args.roc {
+        // Checked before hours of fitting, not after.
+        std::fs::create_dir_all(dir).map_err(|e| format!("--roc: {}: {e}", dir.display()))?;
+    }
     let splits = Splits::from_folder(&args.data, &options).map_err(with_flag)?;
     for &k in &args.k {
         if k > splits.fit_abnormal_pool.len() {
@@ -151,6 +160,9 @@ pub fn run(args: &Args) -> Result<(), String> {
         }
     }
     let summary = summarize(&runs);
+    if let Some(dir) = &args.roc {
+        write_roc_pictures(dir, &runs)?;
+    }
 
     println!(
         "{} {} on {}/{} ({} protocol{}), ablation {}, {} seeds\nthreshold: {}\n",
@@ -193,6 +205,32 @@ pub fn run(args: &Args) -> Result<(), String> {
         });
         let text = serde_json::to_string_pretty(&document).map_err(|e| e.to_string())?;
         std::fs::write(path, text).map_err(|e| format!("--json: {}: {e}", path.display()))?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// One ROC picture per K in `dir`, with a curve per seed.
+fn write_roc_pictures(dir: &std::path::Path, runs: &[RunRecord]) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("--roc: {}: {e}", dir.display()))?;
+    let mut ks: Vec<usize> = runs.iter().map(|r| r.k).collect();
+    ks.dedup();
+    for k in ks {
+        let curves: Vec<RocSeries> = runs
+            .iter()
+            .filter(|r| r.k == k)
+            .map(|r| RocSeries {
+                label: format!("seed {} (AUROC {:.3})", r.seed, r.metrics.auroc),
+                points: r.roc.clone(),
+            })
+            .collect();
+        let title = if k == 0 {
+            "K = 0 (PatchCore)".to_string()
+        } else {
+            format!("K = {k}")
+        };
+        let path = dir.join(format!("roc_k{k}.png"));
+        write_roc_png(&path, &title, &curves).map_err(|e| format!("--roc: {e}"))?;
         eprintln!("wrote {}", path.display());
     }
     Ok(())

@@ -46,6 +46,10 @@ pub struct Args {
     /// Specificity kept by the specificity rule, in (0, 1].
     #[arg(long, default_value_t = 0.95)]
     specificity: f64,
+    /// Store the backbone weights in the detector file (about 17 MB for the bundled Xception),
+    /// so that it loads on a machine that has never seen them.
+    #[arg(long)]
+    embed_weights: bool,
     /// Feature cache folder (extracts each image once across fits).
     #[arg(long)]
     cache: Option<PathBuf>,
@@ -128,9 +132,12 @@ pub fn run(args: &Args) -> Result<(), String> {
         .fit(&TrainingSet::new(normals, abnormals), &device)
         .map_err(with_flag)?;
     bars.finish();
-    detector
-        .save(&args.out)
-        .map_err(|e| format!("--out: {e}"))?;
+    if args.embed_weights {
+        detector.save_with_weights(&args.out)
+    } else {
+        detector.save(&args.out)
+    }
+    .map_err(|e| format!("--out: {e}"))?;
     let report = detector.report();
     println!(
         "fitted on {} normal + {} abnormal images (bank {} rows, {} prototypes); saved {}",

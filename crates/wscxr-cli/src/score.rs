@@ -1,9 +1,11 @@
 //! `wscxr score`: score X-rays with a saved detector, streaming one CSV row per image.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use wscxr::{Detector, list_images};
+use rayon::prelude::*;
+use wscxr::{Detector, Observer, Radiograph, ScoredImage, Stage, WscxrError, Xray, list_images};
 
 use crate::progress::Bars;
 use crate::shard::Shard;
@@ -24,6 +26,10 @@ pub struct Args {
     /// burn backend: flex, ndarray or wgpu.
     #[arg(long, default_value = "flex")]
     backend: String,
+    /// Also draw each image's heatmap into this folder, at the image's own resolution, on the
+    /// detector's fixed colour scale, with a colour bar.
+    #[arg(long)]
+    heatmaps: Option<PathBuf>,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -33,30 +39,27 @@ pub struct Args {
 }
 
 /// The CSV columns: the raw score (maximum patch score) and, for calibrated detectors, the
-/// score's place among the normal validation scores and the decision (empty otherwise).
-const HEADER: &str = "path,score,normalized,abnormal";
+/// score's place among the normal validation scores and the decision (empty otherwise); with
+/// `--heatmaps`, the heatmap's file.
+const HEADER: [&str; 5] = ["path", "score", "normalized", "abnormal", "heatmap"];
 
-/// A CSV field as RFC 4180 writes it: quoted, with quotes doubled, when it holds a comma, a quote
-/// or a line break. (The `csv` crate would do the same, but it turns on a feature of `serde_core`
-/// that every burn crate depends on, so adding it rebuilds all of burn.)
-fn field(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_string()
-    }
-}
+/// X-rays decoded at once when heatmaps are drawn: each is decoded once, scored, and drawn from
+/// the same pixels, so only this many full-resolution images are held at a time.
+const HEATMAP_GROUP: usize = 16;
 
-/// One image's CSV line.
-fn row(image: &wscxr::ScoredImage) -> String {
+/// One image's CSV record.
+fn record(image: &ScoredImage, heatmap: Option<&Path>) -> Vec<String> {
     let optional = |v: Option<String>| v.unwrap_or_default();
-    format!(
-        "{},{},{},{}\n",
-        field(&image.path.to_string_lossy()),
-        image.score,
+    let mut record = vec![
+        image.xray.name().into_owned(),
+        image.score.to_string(),
         optional(image.normalized.map(|n| n.to_string())),
-        optional(image.abnormal.map(|a| a.to_string()))
-    )
+        optional(image.abnormal.map(|a| a.to_string())),
+    ];
+    if let Some(path) = heatmap {
+        record.push(path.display().to_string());
+    }
+    record
 }
 
 /// Runs `wscxr score`.
@@ -78,58 +81,144 @@ pub fn run(args: &Args) -> Result<(), String> {
             return Err(format!("{}: no such file or folder", input.display()));
         }
     }
-    let paths = &paths[args.shard.range(paths.len())];
+    let range = args.shard.range(paths.len());
+    let first_index = range.start;
+    let paths = &paths[range];
+    if let Some(dir) = &args.heatmaps {
+        std::fs::create_dir_all(dir).map_err(|e| format!("--heatmaps: {}: {e}", dir.display()))?;
+    }
     let out: Box<dyn Write> = match &args.csv {
         Some(path) => Box::new(
             std::fs::File::create(path).map_err(|e| format!("--csv: {}: {e}", path.display()))?,
         ),
         None => Box::new(std::io::stdout().lock()),
     };
-    let mut csv = std::io::BufWriter::new(out);
+    let mut csv = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(out);
+    let columns = if args.heatmaps.is_some() { 5 } else { 4 };
     if args.shard.is_first() {
-        writeln!(csv, "{HEADER}").map_err(|e| format!("--csv: {e}"))?;
+        csv.write_record(&HEADER[..columns])
+            .map_err(|e| format!("--csv: {e}"))?;
     }
     let detector = Detector::load(&args.detector, &device).map_err(|e| e.to_string())?;
     tracing::info!(images = paths.len(), shard = ?args.shard, "scoring");
     let mut bars = Bars::new(args.quiet);
-    detector
-        .score_each(paths, &mut bars, |image| {
-            csv.write_all(row(&image).as_bytes())
-                .map_err(|e| wscxr::WscxrError::Data {
-                    path: image.path.clone(),
-                    reason: format!("cannot write its CSV row: {e}"),
-                })
-        })
-        .map_err(|e| e.to_string())?;
+    let mut write = |image: &ScoredImage, heatmap: Option<&Path>| {
+        csv.write_record(record(image, heatmap))
+            .map_err(|e| WscxrError::Data {
+                path: args.csv.clone().unwrap_or_else(|| "standard output".into()),
+                reason: format!("cannot write a CSV row: {e}"),
+            })
+    };
+    match &args.heatmaps {
+        None => detector
+            .score_each(&Xray::files(paths), &mut bars, |image| write(&image, None))
+            .map_err(|e| e.to_string())?,
+        Some(dir) => {
+            for (g, group) in paths.chunks(HEATMAP_GROUP).enumerate() {
+                let offset = g * HEATMAP_GROUP;
+                let decoded: Vec<Arc<Radiograph>> = group
+                    .par_iter()
+                    .map(|p| Radiograph::read(p).map(Arc::new))
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| e.to_string())?;
+                let xrays: Vec<Xray> = decoded.iter().cloned().map(Xray::from).collect();
+                let mut progress = Offset {
+                    inner: &mut bars,
+                    offset,
+                    total: paths.len(),
+                };
+                let mut scored = Vec::with_capacity(group.len());
+                detector
+                    .score_each(&xrays, &mut progress, |image| {
+                        scored.push(image);
+                        Ok(())
+                    })
+                    .map_err(|e| e.to_string())?;
+                // Drawing and PNG encoding dominate here; one image per core.
+                let files: Vec<PathBuf> = scored
+                    .par_iter()
+                    .zip(&decoded)
+                    .zip(group)
+                    .enumerate()
+                    .map(|(i, ((image, radiograph), path))| {
+                        let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+                        let file = dir.join(format!("{:06}_{stem}.png", first_index + offset + i));
+                        detector
+                            .heatmap(radiograph, image)?
+                            .save(&file)
+                            .map_err(|e| WscxrError::Data {
+                                path: file.clone(),
+                                reason: format!("cannot write the heatmap: {e}"),
+                            })?;
+                        Ok(file)
+                    })
+                    .collect::<Result<_, WscxrError>>()
+                    .map_err(|e| e.to_string())?;
+                for (image, file) in scored.iter().zip(&files) {
+                    write(image, Some(file)).map_err(|e| e.to_string())?;
+                }
+            }
+        }
+    }
     bars.finish();
     csv.flush().map_err(|e| format!("--csv: {e}"))?;
     Ok(())
+}
+
+/// Passes progress on, counted over all images rather than over one group.
+struct Offset<'a> {
+    inner: &'a mut Bars,
+    offset: usize,
+    total: usize,
+}
+
+impl Observer for Offset<'_> {
+    fn progress(&mut self, stage: Stage, done: usize, _: usize) {
+        self.inner.progress(stage, self.offset + done, self.total);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn csv_line(image: &ScoredImage) -> String {
+        let mut csv = csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_writer(Vec::new());
+        csv.write_record(record(image, None)).unwrap();
+        String::from_utf8(csv.into_inner().unwrap()).unwrap()
+    }
+
     #[test]
     fn a_path_with_a_comma_or_quote_survives() {
-        let image = |path: &str| wscxr::ScoredImage {
-            path: path.into(),
+        let image = |path: &str| ScoredImage {
+            xray: Xray::from(path),
             score: 0.5,
             normalized: Some(0.25),
             abnormal: Some(false),
             patch_scores: Vec::new(),
             grid: [1, 1],
         };
-        assert_eq!(row(&image("/a/b.png")), "/a/b.png,0.5,0.25,false\n");
+        assert_eq!(csv_line(&image("/a/b.png")), "/a/b.png,0.5,0.25,false\n");
+        let awkward = "/scans/smith, john/\"x\".png";
+        let line = csv_line(&image(awkward));
         assert_eq!(
-            row(&image("/scans/smith, john/\"x\".png")),
+            line,
             "\"/scans/smith, john/\"\"x\"\".png\",0.5,0.25,false\n"
         );
-        let plain = wscxr::ScoredImage {
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(line.as_bytes());
+        let back = reader.records().next().unwrap().unwrap();
+        assert_eq!(&back[0], awkward);
+        let plain = ScoredImage {
             normalized: None,
             abnormal: None,
             ..image("a.png")
         };
-        assert_eq!(row(&plain), "a.png,0.5,,\n");
+        assert_eq!(csv_line(&plain), "a.png,0.5,,\n");
     }
 }

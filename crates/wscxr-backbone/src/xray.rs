@@ -1,0 +1,239 @@
+//! Chest X-rays as the backbone takes them: image files (PNG, JPEG, DICOM), or pixels a program
+//! already holds in memory (a service scoring what it received, without writing it to disk).
+
+use std::borrow::Cow;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use image::{DynamicImage, ImageBuffer, ImageReader, Luma};
+
+use crate::BackboneError;
+use crate::dicom::{is_dicom_file, read_dicom};
+
+/// A decoded chest X-ray in memory, with a name saying where it came from (shown in errors and
+/// outputs in place of a path).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Radiograph {
+    name: String,
+    pixels: DynamicImage,
+}
+
+impl Radiograph {
+    /// Decoded pixels (gray or colour, 8 or 16 bit; colour is used as Pillow's `convert('RGB')`
+    /// would, gray is copied to the three channels). An image without pixels is an error.
+    pub fn new(name: impl Into<String>, pixels: DynamicImage) -> Result<Self, BackboneError> {
+        let name = name.into();
+        if pixels.width() == 0 || pixels.height() == 0 {
+            return Err(BackboneError::Decoded {
+                name,
+                reason: format!("{} x {} pixels", pixels.width(), pixels.height()),
+            });
+        }
+        Ok(Self { name, pixels })
+    }
+
+    /// 8-bit gray pixels, row-major, `width * height` of them.
+    pub fn gray8(
+        name: impl Into<String>,
+        width: u32,
+        height: u32,
+        pixels: Vec<u8>,
+    ) -> Result<Self, BackboneError> {
+        let name = name.into();
+        let len = pixels.len();
+        if len as u64 != width as u64 * height as u64 {
+            return Err(size_mismatch(name, width, height, len));
+        }
+        match ImageBuffer::<Luma<u8>, _>::from_raw(width, height, pixels) {
+            Some(image) => Self::new(name, DynamicImage::ImageLuma8(image)),
+            None => Err(size_mismatch(name, width, height, len)),
+        }
+    }
+
+    /// 16-bit gray pixels (0 black, 65535 white), row-major, `width * height` of them.
+    pub fn gray16(
+        name: impl Into<String>,
+        width: u32,
+        height: u32,
+        pixels: Vec<u16>,
+    ) -> Result<Self, BackboneError> {
+        let name = name.into();
+        let len = pixels.len();
+        if len as u64 != width as u64 * height as u64 {
+            return Err(size_mismatch(name, width, height, len));
+        }
+        match ImageBuffer::<Luma<u16>, _>::from_raw(width, height, pixels) {
+            Some(image) => Self::new(name, DynamicImage::ImageLuma16(image)),
+            None => Err(size_mismatch(name, width, height, len)),
+        }
+    }
+
+    /// Reads an image file: DICOM (recognised by its `DICM` preamble, whatever the file's name;
+    /// see the [module](crate::dicom) notes on how its values are read), else PNG or JPEG by
+    /// content. The name is the path.
+    pub fn read(path: &Path) -> Result<Self, BackboneError> {
+        let pixels = if is_dicom_file(path) {
+            read_dicom(path)?
+        } else {
+            let io = |source| BackboneError::Io {
+                path: path.to_path_buf(),
+                source,
+            };
+            ImageReader::open(path)
+                .map_err(io)?
+                .with_guessed_format()
+                .map_err(io)?
+                .decode()
+                .map_err(|source| BackboneError::Image {
+                    path: path.to_path_buf(),
+                    source,
+                })?
+        };
+        Self::new(path.display().to_string(), pixels)
+    }
+
+    /// Where it came from.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The pixels.
+    pub fn pixels(&self) -> &DynamicImage {
+        &self.pixels
+    }
+
+    /// Width in pixels.
+    pub fn width(&self) -> u32 {
+        self.pixels.width()
+    }
+
+    /// Height in pixels.
+    pub fn height(&self) -> u32 {
+        self.pixels.height()
+    }
+}
+
+fn size_mismatch(name: String, width: u32, height: u32, len: usize) -> BackboneError {
+    BackboneError::Decoded {
+        name,
+        reason: format!("{len} pixels given for {width} x {height}"),
+    }
+}
+
+/// One chest X-ray to extract features from: a file to read, or a radiograph already in memory.
+/// Paths convert into it, so that `&[PathBuf]` stays the convenient form.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Xray {
+    /// An image file (PNG, JPEG or DICOM), read when needed.
+    File(PathBuf),
+    /// Pixels in memory (shared, not copied, when the `Xray` is cloned).
+    Decoded(Arc<Radiograph>),
+}
+
+impl Xray {
+    /// The decoded radiograph: the file read now, or the one in memory.
+    pub fn decode(&self) -> Result<Arc<Radiograph>, BackboneError> {
+        match self {
+            Xray::File(path) => Radiograph::read(path).map(Arc::new),
+            Xray::Decoded(radiograph) => Ok(radiograph.clone()),
+        }
+    }
+
+    /// The file, for an X-ray read from one.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Xray::File(path) => Some(path),
+            Xray::Decoded(_) => None,
+        }
+    }
+
+    /// The path, or the in-memory radiograph's name.
+    pub fn name(&self) -> Cow<'_, str> {
+        match self {
+            Xray::File(path) => path.to_string_lossy(),
+            Xray::Decoded(radiograph) => Cow::Borrowed(radiograph.name()),
+        }
+    }
+
+    /// X-rays of these files.
+    pub fn files<P: AsRef<Path>>(paths: &[P]) -> Vec<Xray> {
+        paths
+            .iter()
+            .map(|p| Xray::File(p.as_ref().into()))
+            .collect()
+    }
+}
+
+impl fmt::Display for Xray {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+impl From<PathBuf> for Xray {
+    fn from(path: PathBuf) -> Self {
+        Xray::File(path)
+    }
+}
+
+impl From<&PathBuf> for Xray {
+    fn from(path: &PathBuf) -> Self {
+        Xray::File(path.clone())
+    }
+}
+
+impl From<&Path> for Xray {
+    fn from(path: &Path) -> Self {
+        Xray::File(path.into())
+    }
+}
+
+impl From<&str> for Xray {
+    fn from(path: &str) -> Self {
+        Xray::File(path.into())
+    }
+}
+
+impl From<Radiograph> for Xray {
+    fn from(radiograph: Radiograph) -> Self {
+        Xray::Decoded(Arc::new(radiograph))
+    }
+}
+
+impl From<Arc<Radiograph>> for Xray {
+    fn from(radiograph: Arc<Radiograph>) -> Self {
+        Xray::Decoded(radiograph)
+    }
+}
+
+impl From<&Xray> for Xray {
+    fn from(xray: &Xray) -> Self {
+        xray.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pixel_counts_must_match_the_size() {
+        assert!(Radiograph::gray8("a", 3, 2, vec![0; 6]).is_ok());
+        let short = Radiograph::gray8("upload 7", 3, 2, vec![0; 5]).unwrap_err();
+        assert!(short.to_string().contains("upload 7"), "{short}");
+        assert!(Radiograph::gray16("b", 2, 2, vec![0; 5]).is_err());
+        assert!(Radiograph::gray8("empty", 0, 0, vec![]).is_err());
+    }
+
+    #[test]
+    fn names_say_where_an_xray_came_from() {
+        let file = Xray::from("scans/a.png");
+        assert_eq!(file.name(), "scans/a.png");
+        assert_eq!(file.path(), Some(Path::new("scans/a.png")));
+        let memory = Xray::from(Radiograph::gray8("pacs:1.2.3", 1, 1, vec![9]).unwrap());
+        assert_eq!(memory.to_string(), "pacs:1.2.3");
+        assert_eq!(memory.path(), None);
+        assert_eq!(memory.decode().unwrap().pixels().to_luma8().as_raw(), &[9]);
+    }
+}
