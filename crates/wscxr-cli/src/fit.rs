@@ -46,7 +46,7 @@ pub struct Args {
     /// Specificity kept by the specificity rule, in (0, 1].
     #[arg(long, default_value_t = 0.95)]
     specificity: f64,
-    /// Store the backbone weights in the detector file (about 17 MB for the bundled Xception),
+    /// Store the backbone weights in the detector file (32 MB for the bundled Xception),
     /// so that it loads on a machine that has never seen them.
     #[arg(long)]
     embed_weights: bool,
