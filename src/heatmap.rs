@@ -165,7 +165,10 @@ pub fn with_colour_bar(picture: &RgbImage, scale: &ColourScale) -> Result<RgbIma
         (scale.low, "", at(scale.low)),
     ];
     if let Some(t) = scale.threshold {
-        marks.push((t, "thr ", at(t)));
+        // A calibrated scale tops out at its threshold: one label says both, not two overlapping.
+        let y = at(t);
+        marks.retain(|&(_, _, other)| other.abs_diff(y) >= font_px);
+        marks.push((t, "thr ", y));
     }
     register_font();
     let text_error = |e: String| WscxrError::invalid("colour bar", "text", e);
@@ -274,6 +277,33 @@ mod tests {
             .count();
         assert!(dark > 30, "{dark} dark label pixels");
         assert!(with_colour_bar(&picture, &ColourScale { low: 3.0, ..scale }).is_err());
+    }
+
+    /// With the threshold at the top of the scale (a calibrated detector), the top label is drawn
+    /// once: "thr 2.00" alone has more ink than "2.00" and less than both drawn over each other.
+    #[test]
+    fn a_threshold_at_the_top_is_labelled_once() {
+        let picture = RgbImage::from_pixel(280, 280, Rgb([10, 20, 30]));
+        let dark = |scale: ColourScale| {
+            let out = with_colour_bar(&picture, &scale).unwrap();
+            (300..out.width())
+                .flat_map(|x| (0..40).map(move |y| (x, y)))
+                .filter(|&(x, y)| out.get_pixel(x, y).0[0] < 100)
+                .count()
+        };
+        let uncalibrated = ColourScale {
+            low: -1.0,
+            high: 2.0,
+            threshold: None,
+        };
+        let calibrated = ColourScale {
+            threshold: Some(2.0),
+            ..uncalibrated
+        };
+        let (plain, marked) = (dark(uncalibrated), dark(calibrated));
+        println!("top label ink: {plain} plain, {marked} with the threshold");
+        assert!(plain > 10, "the top label is drawn: {plain}");
+        assert!(marked > plain && marked < 2 * plain, "{marked} vs {plain}");
     }
 
     #[test]
