@@ -175,6 +175,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .save(p)
     });
+    // DICOM: 16 x 16, 12 bits, MONOCHROME1, windowed (written by tests/fixtures/dicom/make_dicom.py).
+    write(
+        &images,
+        "small.dcm",
+        &std::fs::read(checkout.join("tests/fixtures/dicom/small_12bit_mono1.dcm"))?,
+    );
     std::fs::remove_dir_all(&scratch)?;
     Ok(())
 }

@@ -6,7 +6,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use image::{DynamicImage, ImageBuffer, ImageReader, Luma};
+use image::error::{DecodingError, ImageFormatHint};
+use image::{DynamicImage, ImageBuffer, ImageError, ImageFormat, ImageReader, Luma};
 
 use crate::BackboneError;
 use crate::dicom::{is_dicom_file, read_dicom};
@@ -80,15 +81,17 @@ impl Radiograph {
                 path: path.to_path_buf(),
                 source,
             };
-            ImageReader::open(path)
+            let reader = ImageReader::open(path)
                 .map_err(io)?
                 .with_guessed_format()
-                .map_err(io)?
-                .decode()
-                .map_err(|source| BackboneError::Image {
-                    path: path.to_path_buf(),
-                    source,
-                })?
+                .map_err(io)?;
+            if reader.format() == Some(ImageFormat::Png) {
+                verify_png_checksum(path)?;
+            }
+            reader.decode().map_err(|source| BackboneError::Image {
+                path: path.to_path_buf(),
+                source,
+            })?
         };
         Self::new(path.display().to_string(), pixels)
     }
@@ -112,6 +115,31 @@ impl Radiograph {
     pub fn height(&self) -> u32 {
         self.pixels.height()
     }
+}
+
+/// The `png` decoder behind `image` skips the Adler-32 checksum of the compressed image data, so
+/// a PNG whose data was damaged (with its chunk CRCs made to match) decodes to wrong pixels
+/// without an error. Reading its rows once with the checksum on refuses it; rows are streamed
+/// (within `png`'s default memory limit), never held.
+fn verify_png_checksum(path: &Path) -> Result<(), BackboneError> {
+    let error = |e: png::DecodingError| BackboneError::Image {
+        path: path.to_path_buf(),
+        source: ImageError::Decoding(DecodingError::new(
+            ImageFormatHint::Exact(ImageFormat::Png),
+            e,
+        )),
+    };
+    let file = std::fs::File::open(path).map_err(|source| BackboneError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut options = png::DecodeOptions::default();
+    options.set_ignore_adler32(false);
+    let mut reader = png::Decoder::new_with_options(std::io::BufReader::new(file), options)
+        .read_info()
+        .map_err(error)?;
+    while reader.next_row().map_err(error)?.is_some() {}
+    reader.finish().map_err(error)
 }
 
 fn size_mismatch(name: String, width: u32, height: u32, len: usize) -> BackboneError {
