@@ -66,6 +66,11 @@ pub fn file_sha256(path: &Path) -> Result<String, WscxrError> {
     Ok(hex(&hasher.finalize()))
 }
 
+/// SHA-256 of bytes in memory, as lower-case hex (what [`file_sha256`] gives for a file).
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
 pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -25,6 +25,7 @@ use wscxr_bank::NormalBank;
 use crate::WscxrError;
 use crate::calibration::Calibration;
 use crate::config::WscxrConfig;
+use crate::data::sha256_hex;
 use crate::fit::FitReport;
 use crate::fitted_detector::{Detector, Scorer};
 use crate::heatmap::ColourScale;
@@ -107,6 +108,26 @@ impl Detector {
                 ("patchcore", bank.len(), bytes)
             }
         };
+        let (embedded_weights, weights) = if embed_weights {
+            let source = self.backbone.path();
+            let bytes = std::fs::read(source).map_err(|e| WscxrError::Data {
+                path: source.to_path_buf(),
+                reason: format!("cannot read the weights to embed: {e}"),
+            })?;
+            if sha256_hex(&bytes) != self.backbone.weights_sha256() {
+                return Err(WscxrError::Data {
+                    path: source.to_path_buf(),
+                    reason: "changed since the detector was fitted: its SHA-256 differs".into(),
+                });
+            }
+            let embedded = EmbeddedWeights {
+                format: self.backbone.format().into(),
+                len: bytes.len() as u64,
+            };
+            (Some(embedded), bytes)
+        } else {
+            (None, Vec::new())
+        };
         let header = Header {
             config: self.config.clone(),
             backbone: self.config.backbone.name().to_string(),
@@ -117,32 +138,15 @@ impl Detector {
             payload_len: payload.len() as u64,
             calibration: self.calibration.clone(),
             colour_scale: self.colour_scale,
-            embedded_weights: None,
-        };
-        let mut header = header;
-        let weights = if embed_weights {
-            let source = self.backbone.path();
-            let bytes = std::fs::read(source).map_err(|e| WscxrError::Data {
-                path: source.to_path_buf(),
-                reason: format!("cannot read the weights to embed: {e}"),
-            })?;
-            if crate::data::hex(&Sha256::digest(&bytes)) != self.backbone.weights_sha256() {
-                return Err(WscxrError::Data {
-                    path: source.to_path_buf(),
-                    reason: "changed since the detector was fitted: its SHA-256 differs".into(),
-                });
-            }
-            header.embedded_weights = Some(EmbeddedWeights {
-                format: self.backbone.format().into(),
-                len: bytes.len() as u64,
-            });
-            bytes
-        } else {
-            Vec::new()
+            embedded_weights,
         };
         let header = serde_json::to_vec(&header).map_err(|e| file_error(e.to_string()))?;
         let mut bytes = Vec::with_capacity(
-            PREFIX_LEN as usize + header.len() + payload.len() + CHECKSUM_LEN as usize,
+            PREFIX_LEN as usize
+                + header.len()
+                + payload.len()
+                + weights.len()
+                + CHECKSUM_LEN as usize,
         );
         bytes.extend_from_slice(MAGIC);
         bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -175,7 +179,7 @@ impl Detector {
         };
         let (header, payload, weights) = read_file(path).map_err(file_error)?;
         if let (Some(embedded), Some(bytes)) = (&header.embedded_weights, weights) {
-            if crate::data::hex(&Sha256::digest(&bytes)) != header.weights_sha256 {
+            if sha256_hex(&bytes) != header.weights_sha256 {
                 return Err(file_error(
                     "its embedded weights do not hash to the SHA-256 it names".into(),
                 ));

@@ -78,27 +78,16 @@ impl WeightsStore {
     /// Copies the weights file `path` into the store under its hash (written to a temporary file
     /// and renamed, so that a reader never sees half a file); returns the stored path.
     pub fn add(&self, path: &Path) -> Result<PathBuf, WscxrError> {
+        // Hashed first: this refuses anything but a regular file before it is read whole.
         let sha256 = file_sha256(path)?;
         if let Some(stored) = self.find(&sha256)? {
             return Ok(stored);
         }
-        let extension = if is_onnx(path) { "onnx" } else { "bpk" };
-        let stored = self.dir.join(format!("{sha256}.{extension}"));
-        let store_error = |e: std::io::Error| WscxrError::Data {
-            path: self.dir.clone(),
-            reason: format!("cannot store weights: {e}"),
-        };
-        std::fs::create_dir_all(&self.dir).map_err(store_error)?;
-        // Unique per process and call: two threads adding the same file must not share a
-        // temporary name (the second rename would find it gone).
-        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let call = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let temp = self
-            .dir
-            .join(format!(".{sha256}.{}-{call}.tmp", std::process::id()));
-        std::fs::copy(path, &temp).map_err(store_error)?;
-        std::fs::rename(&temp, &stored).map_err(store_error)?;
-        Ok(stored)
+        let bytes = std::fs::read(path).map_err(|e| WscxrError::Data {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        self.write(&sha256, weights_format(path), &bytes)
     }
 
     /// Stores weights received as bytes (embedded in a detector file) under `sha256`, which the
@@ -112,6 +101,11 @@ impl WeightsStore {
         if let Some(stored) = self.find(sha256)? {
             return Ok(stored);
         }
+        self.write(sha256, format, bytes)
+    }
+
+    /// Writes `<sha256>.<format>` atomically into the folder.
+    fn write(&self, sha256: &str, format: &str, bytes: &[u8]) -> Result<PathBuf, WscxrError> {
         let stored = self.dir.join(format!("{sha256}.{format}"));
         let store_error = |e: std::io::Error| WscxrError::Data {
             path: self.dir.clone(),
@@ -146,6 +140,11 @@ impl WeightsStore {
 fn is_onnx(path: &Path) -> bool {
     path.extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("onnx"))
+}
+
+/// How a weights file is read, by its extension: `onnx`, else `bpk` (a burn record).
+fn weights_format(path: &Path) -> &'static str {
+    if is_onnx(path) { "onnx" } else { "bpk" }
 }
 
 /// A backbone together with the SHA-256 of the weights it was loaded from: the identity that ties
@@ -244,7 +243,7 @@ impl LoadedBackbone {
 
     /// `onnx` or `bpk` (a burn record): how its weights file is read.
     pub(crate) fn format(&self) -> &'static str {
-        if is_onnx(&self.path) { "onnx" } else { "bpk" }
+        weights_format(&self.path)
     }
 
     /// The network and its weights.
