@@ -13,10 +13,13 @@ use wscxr::eval::{Evaluation, SplitOptions, Splits, summarize};
 use wscxr::{FeatureCache, WscxrConfig};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1);
-    let (Some(data), Some(eval_split)) = (args.next(), args.next()) else {
-        return Err("usage: evaluate DATA_DIR EVAL_SPLIT".into());
-    };
+    const USAGE: &str = "usage: evaluate DATA_DIR EVAL_SPLIT (two folder names, no flags: \
+                         `wscxr evaluate` has the options)";
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(flag) = args.iter().find(|a| a.starts_with('-')) {
+        return Err(format!("{flag}: this example takes no flags; {USAGE}").into());
+    }
+    let [data, eval_split] = <[String; 2]>::try_from(args).map_err(|_| USAGE)?;
     let options = SplitOptions {
         eval_split,
         ..SplitOptions::default()

@@ -8,9 +8,10 @@ use wscxr_backbone::dicom::is_dicom_file;
 use crate::WscxrError;
 
 /// The X-ray files directly inside `dir`, sorted by name: PNG and JPEG (`.png`, `.jpg`, `.jpeg`),
-/// DICOM (`.dcm`, `.dicom`, and files without an extension that start with DICOM's `DICM`
-/// preamble, as PACS exports often name them). A missing folder, a file where a folder is
-/// expected, or a folder without images is an error naming the folder.
+/// DICOM (`.dcm`, `.dicom`, and any other name whose file starts with DICOM's `DICM` preamble:
+/// PACS exports name files by their UID, `1.2.840.113619.2.55.3...`, or give them no extension).
+/// A missing folder, a file where a folder is expected, or a folder without images is an error
+/// naming the folder.
 pub fn list_images(dir: impl AsRef<Path>) -> Result<Vec<PathBuf>, WscxrError> {
     let dir = dir.as_ref();
     let data_error = |reason: String| WscxrError::Data {
@@ -27,15 +28,14 @@ pub fn list_images(dir: impl AsRef<Path>) -> Result<Vec<PathBuf>, WscxrError> {
     let mut images = Vec::new();
     for entry in entries {
         let path = entry.map_err(|e| data_error(e.to_string()))?.path();
-        let is_image = match path.extension() {
-            Some(e) => e.to_str().is_some_and(|e| {
-                matches!(
-                    e.to_ascii_lowercase().as_str(),
-                    "png" | "jpg" | "jpeg" | "dcm" | "dicom"
-                )
-            }),
-            None => is_dicom_file(&path),
-        };
+        // A name that is not a known image extension is decided by content.
+        let known = path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+            matches!(
+                e.to_ascii_lowercase().as_str(),
+                "png" | "jpg" | "jpeg" | "dcm" | "dicom"
+            )
+        });
+        let is_image = known || is_dicom_file(&path);
         if is_image && path.is_file() {
             images.push(path);
         }

@@ -7,6 +7,7 @@ use wscxr_detector::DetectorError;
 /// Errors of the end-to-end pipeline. Each stage's own errors pass through unchanged; the rest
 /// name the value, file or folder at fault.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum WscxrError {
     /// From the backbone: weights, images, taps.
     #[error(transparent)]

@@ -10,7 +10,7 @@
 //! A dataset folder holds `train/normal`, `train/anomaly` and split folders (`val/normal`,
 //! `val/anomaly`, ...).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -24,14 +24,16 @@ use wscxr_bank::PatchFeatures;
 use wscxr_detector::{Discriminator, EpochReport, image_scores, patch_scores};
 
 use crate::WscxrError;
+use crate::anomaly_map::AnomalyMap;
 use crate::cache::FeatureCache;
 use crate::config::WscxrConfig;
 use crate::data::{draw_abnormal, file_sha256, list_images};
 use crate::fit::{FitReport, Wscxr};
+use crate::localisation::{Boxes, Localisation, LocalisationTally};
 use crate::metrics::{Metrics, evaluate, roc_curve, youden_threshold};
 use crate::observer::{Observer, Stage};
-use crate::patients::carve_by_patient;
 pub use crate::patients::patient_id;
+use crate::patients::{PatientKey, carve_by_patient};
 pub use crate::plot::{RocSeries, write_roc_png};
 pub use crate::training_set::LabelledImages;
 use crate::training_set::TrainingSet;
@@ -214,8 +216,32 @@ pub struct Splits {
     pub threshold: Option<LabelledImages>,
     /// The evaluated images.
     pub eval: LabelledImages,
+    /// Where the evaluated images come from: the eval split, or (when the dataset has none) a
+    /// part carved off `train/` by patient.
+    pub eval_source: String,
     /// Where the threshold comes from, for every output to name.
     pub threshold_source: ThresholdSource,
+    /// Images with radiologists' boxes, scored for localisation (see [`Splits::with_boxes`]).
+    pub boxed: Option<BoxedImages>,
+}
+
+/// Images with radiologists' boxes: a localisation set, and an image-level anomaly set (any
+/// finding against the eval split's normal images), kept apart from the K pool.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BoxedImages {
+    /// The boxes, by image.
+    pub boxes: Boxes,
+    /// The image files, in the boxes file's order.
+    pub paths: Vec<PathBuf>,
+}
+
+impl BoxedImages {
+    /// Reads a boxes CSV (`image,finding,x,y,w,h`); each image is a path relative to `dir`.
+    pub fn read(csv: &Path, dir: &Path) -> Result<Self, WscxrError> {
+        let boxes = Boxes::read(csv)?;
+        let paths = boxes.image_paths(dir)?;
+        Ok(Self { boxes, paths })
+    }
 }
 
 impl Splits {
@@ -225,7 +251,28 @@ impl Splits {
         options.check()?;
         let mut fit_normals = list_images(data.join("train/normal"))?;
         let mut fit_abnormal_pool = list_images(data.join("train/anomaly"))?;
-        let eval = LabelledImages::from_folder(&data.join(&options.eval_split))?;
+        let eval_dir = data.join(&options.eval_split);
+        let mut rng = StdRng::seed_from_u64(CARVE_SEED);
+        let (eval, eval_source) = if eval_dir.is_dir() {
+            (
+                LabelledImages::from_folder(&eval_dir)?,
+                format!("the '{}' split", options.eval_split),
+            )
+        } else {
+            // A dataset without the split (e.g. nih-dev): evaluate on a patient carve of train/.
+            let normal = carve_by_patient(&mut fit_normals, options.val_fraction, &mut rng);
+            let anomaly = carve_by_patient(&mut fit_abnormal_pool, options.val_fraction, &mut rng);
+            let source = format!(
+                "{} normal + {} abnormal images ({} patients, {:.0}%) carved from train/ by \
+                 patient, as {}/ does not exist",
+                normal.images.len(),
+                anomaly.images.len(),
+                normal.patients + anomaly.patients,
+                options.val_fraction * 100.0,
+                options.eval_split
+            );
+            (LabelledImages::new(normal.images, anomaly.images), source)
+        };
         let val_dir = data.join(&options.val_split);
         let (threshold, threshold_source) = match options.protocol {
             Protocol::Oracle => (
@@ -241,7 +288,6 @@ impl Splits {
                 },
             ),
             Protocol::Honest => {
-                let mut rng = StdRng::seed_from_u64(CARVE_SEED);
                 let normal = carve_by_patient(&mut fit_normals, options.val_fraction, &mut rng);
                 let anomaly =
                     carve_by_patient(&mut fit_abnormal_pool, options.val_fraction, &mut rng);
@@ -272,10 +318,47 @@ impl Splits {
             fit_abnormal_pool,
             threshold,
             eval,
+            eval_source,
             threshold_source,
+            boxed: None,
         };
         splits.ensure_disjoint()?;
         Ok(splits)
+    }
+
+    /// Adds boxed images to score for localisation. Fits then draw from no image of their
+    /// patients, and a boxed image that is (by content) also a fit image under another name is
+    /// refused. Boxed images may also be eval or threshold images: no fit sees those either.
+    pub fn with_boxes(mut self, boxed: BoxedImages) -> Result<Self, WscxrError> {
+        let patients: HashSet<String> = boxed.paths.iter().map(|p| p.patient_key()).collect();
+        self.fit_normals
+            .retain(|p| !patients.contains(&p.patient_key()));
+        self.fit_abnormal_pool
+            .retain(|p| !patients.contains(&p.patient_key()));
+        if self.fit_normals.is_empty() || self.fit_abnormal_pool.is_empty() {
+            return Err(WscxrError::invalid(
+                "boxes",
+                boxed.paths.len(),
+                "their patients leave no normal or no abnormal training image",
+            ));
+        }
+        let mut boxed_hashes = HashMap::new();
+        for path in &boxed.paths {
+            boxed_hashes.insert(file_sha256(path)?, path);
+        }
+        for path in self.fit_images() {
+            if let Some(boxed_path) = boxed_hashes.get(&file_sha256(path)?) {
+                return Err(WscxrError::Data {
+                    path: path.clone(),
+                    reason: format!(
+                        "the same image as the boxed {}: fits must not see a boxed image",
+                        boxed_path.display()
+                    ),
+                });
+            }
+        }
+        self.boxed = Some(boxed);
+        Ok(self)
     }
 
     /// The training set of one run: every fit normal, and K abnormal images drawn with `seed`.
@@ -390,6 +473,18 @@ pub struct RunRecord {
     pub fit_seconds: f64,
     /// Scoring the eval (and threshold) images, seconds.
     pub score_seconds: f64,
+    /// With boxed images: how the maps localise, and how the boxed images separate from the
+    /// eval split's normal images.
+    pub boxed: Option<BoxedRecord>,
+}
+
+/// One fit's numbers on the boxed images.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BoxedRecord {
+    /// Pointing game, chance, top-pixel share and pixel AUROC.
+    pub localisation: Localisation,
+    /// Image AUROC of the boxed images (any finding) against the eval split's normal images.
+    pub image_auroc: Option<f64>,
 }
 
 /// Mean and sample standard deviation.
@@ -462,6 +557,74 @@ pub fn summarize(runs: &[RunRecord]) -> Vec<Summary> {
         .collect()
 }
 
+/// The boxed images' numbers of one K over seeds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LocalisationSummary {
+    /// Abnormal training images.
+    pub k: usize,
+    /// Runs (seeds).
+    pub runs: usize,
+    /// Pointing game.
+    pub pointing_game: MeanStd,
+    /// Pointing game per finding.
+    pub per_finding: BTreeMap<String, MeanStd>,
+    /// The pointing game's chance level (the same for every run).
+    pub chance: f64,
+    /// Share of the maps' top 5% pixels inside boxes.
+    pub top_share: MeanStd,
+    /// Pixel AUROC, inside against outside boxes.
+    pub pixel_auroc: MeanStd,
+    /// Image AUROC, boxed images against the eval split's normal images.
+    pub image_auroc: MeanStd,
+}
+
+/// One localisation summary per K (in the order the K first appear) of the runs with boxed
+/// images.
+pub fn summarize_localisation(runs: &[RunRecord]) -> Vec<LocalisationSummary> {
+    let mut ks: Vec<usize> = Vec::new();
+    for run in runs.iter().filter(|r| r.boxed.is_some()) {
+        if !ks.contains(&run.k) {
+            ks.push(run.k);
+        }
+    }
+    ks.into_iter()
+        .map(|k| {
+            let of_k: Vec<&BoxedRecord> = runs
+                .iter()
+                .filter(|r| r.k == k)
+                .filter_map(|r| r.boxed.as_ref())
+                .collect();
+            let column = |f: &dyn Fn(&BoxedRecord) -> f64| {
+                MeanStd::of(&of_k.iter().map(|r| f(r)).collect::<Vec<_>>())
+            };
+            let findings: BTreeMap<String, MeanStd> = of_k[0]
+                .localisation
+                .per_finding
+                .keys()
+                .map(|finding| {
+                    let rate = column(&|r| {
+                        r.localisation
+                            .per_finding
+                            .get(finding)
+                            .map_or(f64::NAN, |h| h.rate())
+                    });
+                    (finding.clone(), rate)
+                })
+                .collect();
+            LocalisationSummary {
+                k,
+                runs: of_k.len(),
+                pointing_game: column(&|r| r.localisation.pointing_game),
+                per_finding: findings,
+                chance: of_k[0].localisation.chance,
+                top_share: column(&|r| r.localisation.top_share),
+                pixel_auroc: column(&|r| r.localisation.pixel_auroc.unwrap_or(f64::NAN)),
+                image_auroc: column(&|r| r.image_auroc.unwrap_or(f64::NAN)),
+            }
+        })
+        .collect()
+}
+
 /// Runs fits under a protocol: the eval and threshold images' patch features are computed once
 /// and scored by every fit.
 pub struct Evaluation<'a> {
@@ -471,6 +634,8 @@ pub struct Evaluation<'a> {
     device: Device,
     eval_features: PatchFeatures,
     threshold_features: Option<PatchFeatures>,
+    /// The boxed images' features and their `[height, width]`.
+    boxed_features: Option<(PatchFeatures, Vec<[usize; 2]>)>,
 }
 
 impl<'a> Evaluation<'a> {
@@ -497,6 +662,23 @@ impl<'a> Evaluation<'a> {
             )?),
             None => None,
         };
+        let boxed_features = match &splits.boxed {
+            Some(boxed) => {
+                let xrays = Xray::files(&boxed.paths);
+                let sizes = xrays
+                    .iter()
+                    .map(|x| {
+                        let r = x.decode()?;
+                        Ok([r.height() as usize, r.width() as usize])
+                    })
+                    .collect::<Result<Vec<_>, WscxrError>>()?;
+                let features = backbone.patch_features(&xrays, &config, cache, |d, t| {
+                    observer.progress(Stage::Scoring, d, t)
+                })?;
+                Some((features, sizes))
+            }
+            None => None,
+        };
         Ok(Self {
             config,
             splits,
@@ -504,6 +686,7 @@ impl<'a> Evaluation<'a> {
             device: device.clone(),
             eval_features,
             threshold_features,
+            boxed_features,
         })
     }
 
@@ -522,6 +705,7 @@ impl<'a> Evaluation<'a> {
             features: (oracle && k > 0).then_some(&self.eval_features),
             labels: &self.splits.eval.labels,
             history: Vec::new(),
+            failure: None,
             inner: observer,
         };
         let clock = Instant::now();
@@ -530,6 +714,9 @@ impl<'a> Evaluation<'a> {
             builder = builder.cache(cache);
         }
         let detector = builder.fit(&training, &self.device)?;
+        if let Some(failure) = watch.failure.take() {
+            return Err(failure);
+        }
         let fit_seconds = clock.elapsed().as_secs_f64();
         let clock = Instant::now();
         let eval_scores = detector.image_scores(&self.eval_features)?;
@@ -565,6 +752,42 @@ impl<'a> Evaluation<'a> {
                 (best.1, Some(best.0), Some(final_metrics))
             }
         };
+        let boxed = match (&self.boxed_features, &self.splits.boxed) {
+            (Some((features, sizes)), Some(boxed)) => {
+                let patch_scores = detector.patch_scores(features)?;
+                let per_image = features.per_image();
+                let mut tally = LocalisationTally::default();
+                for ((scores, &size), path) in
+                    patch_scores.chunks(per_image).zip(sizes).zip(&boxed.paths)
+                {
+                    let map = AnomalyMap::from_patch_scores(
+                        scores,
+                        features.grid,
+                        detector.map_settings(),
+                        size,
+                    )?;
+                    let boxes = boxed.boxes.of(&path.to_string_lossy()).unwrap_or_default();
+                    tally.add(&map, boxes).map_err(|e| WscxrError::Data {
+                        path: path.clone(),
+                        reason: e.to_string(),
+                    })?;
+                }
+                let normal_scores = eval_scores
+                    .iter()
+                    .zip(eval_labels)
+                    .filter(|(_, abnormal)| !**abnormal)
+                    .map(|(s, _)| *s);
+                let boxed_scores = image_scores(&patch_scores, per_image);
+                let scores: Vec<f32> = normal_scores.chain(boxed_scores.iter().copied()).collect();
+                let normals = scores.len() - boxed_scores.len();
+                let labels: Vec<bool> = (0..scores.len()).map(|i| i >= normals).collect();
+                Some(BoxedRecord {
+                    localisation: tally.finish().expect("a boxes file holds an image"),
+                    image_auroc: crate::metrics::auroc(&scores, &labels),
+                })
+            }
+            _ => None,
+        };
         let score_seconds = clock.elapsed().as_secs_f64();
         Ok(RunRecord {
             k,
@@ -579,20 +802,45 @@ impl<'a> Evaluation<'a> {
                 .iter()
                 .filter_map(|x| x.path().map(Into::into))
                 .collect(),
-            roc: roc_curve(&eval_scores, eval_labels).unwrap_or_default(),
+            roc: roc_curve(&eval_scores, eval_labels).ok_or_else(|| {
+                WscxrError::invalid(
+                    "eval images",
+                    eval_labels.len(),
+                    "need normal and abnormal images with finite scores for a ROC curve",
+                )
+            })?,
             fit: detector.report().clone(),
             fit_seconds,
             score_seconds,
+            boxed,
         })
     }
 }
 
 /// Passes progress on and, under the oracle protocol, scores the eval images after every epoch.
+/// An epoch that cannot be scored (non-finite patch scores, a single class) stops the fit: the
+/// oracle's best epoch would otherwise be chosen among the epochs that happened to score.
 struct EpochWatch<'w> {
     features: Option<&'w PatchFeatures>,
     labels: &'w [bool],
     history: Vec<(usize, Metrics)>,
+    failure: Option<WscxrError>,
     inner: &'w mut dyn Observer,
+}
+
+impl EpochWatch<'_> {
+    fn score_epoch(
+        features: &PatchFeatures,
+        labels: &[bool],
+        discriminator: &Discriminator,
+        epoch: usize,
+    ) -> Result<Metrics, WscxrError> {
+        let patches = patch_scores(discriminator, features)?;
+        crate::detector::ensure_finite(&patches, "oracle epoch patch scores")?;
+        oracle_metrics(&image_scores(&patches, features.per_image()), labels).map_err(|e| {
+            WscxrError::invalid("oracle epoch", epoch, format!("cannot be scored: {e}"))
+        })
+    }
 }
 
 impl Observer for EpochWatch<'_> {
@@ -601,13 +849,14 @@ impl Observer for EpochWatch<'_> {
     }
 
     fn epoch(&mut self, report: EpochReport, discriminator: &Discriminator) -> ControlFlow<()> {
-        if let Some(features) = self.features
-            && let Ok(patches) = patch_scores(discriminator, features)
-            && patches.iter().all(|s| s.is_finite())
-            && let Ok(metrics) =
-                oracle_metrics(&image_scores(&patches, features.per_image()), self.labels)
-        {
-            self.history.push((report.epoch, metrics));
+        if let Some(features) = self.features {
+            match Self::score_epoch(features, self.labels, discriminator, report.epoch) {
+                Ok(metrics) => self.history.push((report.epoch, metrics)),
+                Err(e) => {
+                    self.failure = Some(e);
+                    return ControlFlow::Break(());
+                }
+            }
         }
         self.inner.epoch(report, discriminator)
     }
@@ -685,6 +934,9 @@ mod tests {
         assert_eq!(id("scan.png"), None);
         assert_eq!(id("person_x.png"), None);
         assert_eq!(id("IM-abc-0001.png"), None);
+        assert_eq!(id("00013118_008.png").as_deref(), Some("00013118"));
+        assert_eq!(id("0013118_008.png"), None);
+        assert_eq!(id("00013118_08a.png"), None);
     }
 
     #[test]
@@ -750,6 +1002,54 @@ mod tests {
             (normal_images as f64 - 20.0).abs() <= 3.0,
             "carved {normal_images} of 79"
         );
+    }
+
+    #[test]
+    fn boxed_patients_leave_the_fits_and_a_missing_eval_split_is_carved() {
+        let normal: Vec<String> = (0..40).map(|p| format!("{p:08}_000.png")).collect();
+        let anomaly: Vec<String> = (100..130).map(|p| format!("{p:08}_001.png")).collect();
+        let boxed = ["00000003_005.png", "00000101_009.png", "00000200_000.png"];
+        fn refs(v: &[String]) -> Vec<&str> {
+            v.iter().map(String::as_str).collect()
+        }
+        let data = dataset(&[
+            ("train/normal", &refs(&normal)),
+            ("train/anomaly", &refs(&anomaly)),
+            ("boxed", &boxed),
+        ]);
+        let csv = data.path().join("boxes.csv");
+        let mut text = String::from("image,finding,x,y,w,h\n");
+        for name in boxed {
+            text.push_str(&format!("{name},Mass,1,1,4,4\n"));
+        }
+        std::fs::write(&csv, text).unwrap();
+        let splits = Splits::from_folder(data.path(), &options(Protocol::Honest)).unwrap();
+        assert!(
+            splits.eval_source.contains("carved"),
+            "{}",
+            splits.eval_source
+        );
+        assert!(splits.eval.abnormal() > 0 && splits.eval.len() > splits.eval.abnormal());
+        let fit_patients =
+            |s: &Splits| -> HashSet<String> { s.fit_images().map(|p| p.patient_key()).collect() };
+        let carved_patients: HashSet<String> =
+            splits.eval.paths.iter().map(|p| p.patient_key()).collect();
+        assert!(fit_patients(&splits).is_disjoint(&carved_patients));
+        let boxed_images = BoxedImages::read(&csv, &data.path().join("boxed")).unwrap();
+        assert_eq!(boxed_images.paths.len(), 3);
+        let fits_before = splits.fit_images().count();
+        let splits = splits.with_boxes(boxed_images.clone()).unwrap();
+        let fit = fit_patients(&splits);
+        assert!(!fit.contains("00000003") && !fit.contains("00000101"));
+        assert!(splits.fit_images().count() < fits_before);
+        // The same bytes under another patient's name in a fit's pool are refused (the carve
+        // depends on names only, so the same image stays in the pool).
+        let copy = splits.fit_normals[0].clone();
+        std::fs::copy(&boxed_images.paths[2], &copy).unwrap();
+        let splits = Splits::from_folder(data.path(), &options(Protocol::Honest)).unwrap();
+        assert!(splits.fit_normals.contains(&copy));
+        let error = splits.with_boxes(boxed_images).unwrap_err().to_string();
+        assert!(error.contains("00000200_000.png"), "{error}");
     }
 
     #[test]
@@ -862,6 +1162,59 @@ mod tests {
     }
 
     #[test]
+    fn localisation_summaries_average_over_seeds_per_k() {
+        let run = |k, pointing_game, nodule_hits| {
+            let localisation = Localisation {
+                images: 4,
+                pointing_game,
+                per_finding: BTreeMap::from([(
+                    "Nodule".to_string(),
+                    crate::localisation::FindingHits {
+                        hits: nodule_hits,
+                        images: 2,
+                    },
+                )]),
+                chance: 0.1,
+                top_share: 0.3,
+                pixel_auroc: Some(0.7),
+            };
+            RunRecord {
+                k,
+                seed: 0,
+                detector: "wscxr".into(),
+                protocol: Protocol::Honest,
+                metrics: Metrics {
+                    auroc: 0.9,
+                    accuracy: 0.5,
+                    f1: 0.5,
+                    threshold: 0.0,
+                },
+                best_epoch: None,
+                final_epoch: None,
+                abnormal_images: Vec::new(),
+                roc: Vec::new(),
+                fit: FitReport::default(),
+                fit_seconds: 0.0,
+                score_seconds: 0.0,
+                boxed: Some(BoxedRecord {
+                    localisation,
+                    image_auroc: None,
+                }),
+            }
+        };
+        let s = summarize_localisation(&[run(16, 0.25, 0), run(16, 0.75, 2), run(4, 0.5, 1)]);
+        assert_eq!(s.len(), 2);
+        assert_eq!((s[0].k, s[0].runs), (16, 2));
+        assert_eq!(s[0].pointing_game.mean, 0.5);
+        assert_eq!(s[0].per_finding["Nodule"].mean, 0.5);
+        assert_eq!(s[1].per_finding["Nodule"].mean, 0.5);
+        assert!(
+            s[0].image_auroc.mean.is_nan(),
+            "no image AUROC is not a number"
+        );
+    }
+
+    #[test]
     fn summaries_average_over_seeds_per_k() {
         let run = |k, seed, auroc| RunRecord {
             k,
@@ -881,6 +1234,7 @@ mod tests {
             fit: FitReport::default(),
             fit_seconds: 0.0,
             score_seconds: 0.0,
+            boxed: None,
         };
         let s = summarize(&[run(2, 0, 0.8), run(2, 1, 0.9), run(4, 0, 0.95)]);
         assert_eq!(s.len(), 2);

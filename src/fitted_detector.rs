@@ -6,17 +6,22 @@ use wscxr_bank::{NormalBank, PatchFeatures, SearchConfig, patchcore_scores};
 use wscxr_detector::{Discriminator, ensure_finite, image_scores, patch_scores};
 
 use crate::WscxrError;
+use crate::anomaly_map::{AnomalyMap, MapSettings};
 use crate::cache::FeatureCache;
 use crate::calibration::Calibration;
 use crate::config::WscxrConfig;
 use crate::fit::FitReport;
-use crate::heatmap::{ColourScale, overlay, with_colour_bar};
+use crate::heatmap::{ColourScale, draw_boxes, overlay, with_colour_bar};
+use crate::localisation::FindingBox;
 use crate::observer::{Observer, Stage};
 use crate::weights::LoadedBackbone;
 
 /// Images whose features are held at once while scoring: 64 images of Xception `block13_out` at
 /// 256 px are 16 MiB of feature maps.
 pub const SCORING_CHUNK: usize = 64;
+
+/// The Gaussian's sigma of the drawn maps, in pixels of the network input (the paper's).
+pub const DISPLAY_SIGMA: f32 = 4.0;
 
 /// What scores patches: the trained discriminator, or (K = 0) the distance to the normal bank.
 #[derive(Debug, Clone)]
@@ -54,6 +59,8 @@ pub struct ScoredImage {
     pub patch_scores: Vec<f32>,
     /// The feature grid `(rows, columns)`.
     pub grid: [usize; 2],
+    /// How the patch scores are drawn as a map.
+    pub map_settings: MapSettings,
 }
 
 impl ScoredImage {
@@ -61,6 +68,12 @@ impl ScoredImage {
     /// pixels; the paper displays sigma 4).
     pub fn anomaly_map(&self, size: usize, sigma: f32) -> Vec<f32> {
         wscxr_detector::anomaly_map(&self.patch_scores, self.grid, [size, size], sigma)
+    }
+
+    /// The anomaly map the heatmaps draw, at `[height, width]` pixels (the image's own size), in
+    /// the detector's score units.
+    pub fn map(&self, size: [usize; 2]) -> Result<AnomalyMap, WscxrError> {
+        AnomalyMap::from_patch_scores(&self.patch_scores, self.grid, self.map_settings, size)
     }
 }
 
@@ -90,24 +103,41 @@ impl Detector {
         matches!(self.scorer, Scorer::PatchCore(_))
     }
 
+    /// How its patch scores are drawn as maps.
+    pub fn map_settings(&self) -> MapSettings {
+        MapSettings {
+            input_size: self.config.image_size,
+            sigma: DISPLAY_SIGMA,
+        }
+    }
+
     /// The fixed colour scale of its heatmaps, set when it was fitted.
     pub fn colour_scale(&self) -> &ColourScale {
         &self.colour_scale
     }
 
     /// The picture people look at: `radiograph` at its own resolution and aspect ratio, with
-    /// `scored`'s anomaly map (computed at the network's input size with the paper's Gaussian of
-    /// sigma 4, then resampled to the radiograph) overlaid on the detector's fixed colour scale,
-    /// and a colour bar on the right. `radiograph` is the image `scored` came from: pass the
-    /// decoded one back to avoid decoding it again.
+    /// `scored`'s anomaly map ([`ScoredImage::map`]) overlaid on the detector's fixed colour
+    /// scale, and a colour bar on the right. `radiograph` is the image `scored` came from: pass
+    /// the decoded one back to avoid decoding it again.
     pub fn heatmap(
         &self,
         radiograph: &Radiograph,
         scored: &ScoredImage,
     ) -> Result<RgbImage, WscxrError> {
-        let size = self.config.image_size;
-        let map = scored.anomaly_map(size, 4.0);
-        let picture = overlay(radiograph.pixels(), &map, size, &self.colour_scale)?;
+        self.heatmap_with_boxes(radiograph, scored, &[])
+    }
+
+    /// [`Detector::heatmap`] with radiologists' `boxes` (in the radiograph's pixels) outlined.
+    pub fn heatmap_with_boxes(
+        &self,
+        radiograph: &Radiograph,
+        scored: &ScoredImage,
+        boxes: &[FindingBox],
+    ) -> Result<RgbImage, WscxrError> {
+        let size = [radiograph.height() as usize, radiograph.width() as usize];
+        let mut picture = overlay(radiograph.pixels(), &scored.map(size)?, &self.colour_scale)?;
+        draw_boxes(&mut picture, boxes);
         with_colour_bar(&picture, &self.colour_scale)
     }
 
@@ -177,6 +207,7 @@ impl Detector {
                     abnormal: calibration.map(|c| c.is_abnormal(score)),
                     patch_scores: patches.to_vec(),
                     grid: features.grid,
+                    map_settings: self.map_settings(),
                 })?;
             }
         }

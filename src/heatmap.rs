@@ -1,13 +1,14 @@
 //! Pictures people look at: an X-ray at its own resolution with its anomaly map overlaid on a
 //! fixed colour scale, and a colour bar that says what the colours mean.
 
-use image::imageops::{FilterType, resize};
-use image::{DynamicImage, ImageBuffer, Luma, Rgb, RgbImage};
+use image::{DynamicImage, Rgb, RgbImage};
 use plotters::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::WscxrError;
+use crate::anomaly_map::AnomalyMap;
 use crate::calibration::Calibration;
+use crate::localisation::FindingBox;
 use crate::plot::{FONT, register_font};
 
 /// The colour scale of a detector's heatmaps, fixed when it is fitted so that the same colour
@@ -100,43 +101,57 @@ fn rgb(t: f32) -> Rgb<u8> {
     Rgb(colour(t).map(|c| (c * 255.0).round() as u8))
 }
 
-/// `image` in gray at its own resolution with `map` (`map_size x map_size` patch scores,
-/// row-major, as the network saw the image) resampled bilinearly to it and blended in colour on
-/// `scale`.
+/// `image` in gray at its own resolution with `map` (an anomaly map of the same size) blended in
+/// colour on `scale`.
 pub fn overlay(
     image: &DynamicImage,
-    map: &[f32],
-    map_size: usize,
+    map: &AnomalyMap,
     scale: &ColourScale,
 ) -> Result<RgbImage, WscxrError> {
-    let side = u32::try_from(map_size)
-        .ok()
-        .filter(|&s| s > 0 && map.len() == map_size * map_size)
-        .ok_or_else(|| {
-            WscxrError::invalid(
-                "anomaly map",
-                map.len(),
-                format!("must hold {map_size} x {map_size} values"),
-            )
-        })?;
-    if map.iter().any(|v| v.is_nan()) {
+    let (width, height) = (image.width(), image.height());
+    if (map.height(), map.width()) != (height as usize, width as usize) {
+        return Err(WscxrError::invalid(
+            "anomaly map",
+            format!("{} x {}", map.height(), map.width()),
+            format!("must have the image's {height} x {width} pixels"),
+        ));
+    }
+    if map.values().iter().any(|v| v.is_nan()) {
         return Err(WscxrError::invalid(
             "anomaly map",
             "NaN",
             "holds NaN values",
         ));
     }
-    let (width, height) = (image.width(), image.height());
-    let square = ImageBuffer::<Luma<f32>, Vec<f32>>::from_raw(side, side, map.to_vec())
-        .expect("the length was checked");
-    // Triangle filtering on an enlargement is bilinear interpolation with half-pixel centres.
-    let resampled = resize(&square, width, height, FilterType::Triangle);
     let gray = image.to_luma8();
     Ok(RgbImage::from_fn(width, height, |x, y| {
         let g = gray.get_pixel(x, y).0[0] as f32 / 255.0;
-        let heat = colour(scale.position(resampled.get_pixel(x, y).0[0]));
+        let heat = colour(scale.position(map.at(y as usize, x as usize)));
         Rgb(heat.map(|h| ((0.55 * g + 0.45 * h) * 255.0).round() as u8))
     }))
+}
+
+/// Draws radiologists' boxes on `picture`: white outlines inside each box's edge, 2 pixels wide
+/// (more on images larger than 512 pixels), clipped to the picture.
+pub fn draw_boxes(picture: &mut RgbImage, boxes: &[FindingBox]) {
+    let (width, height) = (picture.width() as i64, picture.height() as i64);
+    let line = (width.max(height) / 256).max(2);
+    let mut fill = |xs: std::ops::Range<i64>, ys: std::ops::Range<i64>| {
+        for y in ys.start.max(0)..ys.end.min(height) {
+            for x in xs.start.max(0)..xs.end.min(width) {
+                picture.put_pixel(x as u32, y as u32, Rgb([255, 255, 255]));
+            }
+        }
+    };
+    for found in boxes {
+        let (x0, y0) = (found.x.round() as i64, found.y.round() as i64);
+        let x1 = (found.x + found.width).round().max(found.x.round() + 1.0) as i64;
+        let y1 = (found.y + found.height).round().max(found.y.round() + 1.0) as i64;
+        fill(x0..x1, y0..(y0 + line).min(y1));
+        fill(x0..x1, (y1 - line).max(y0)..y1);
+        fill(x0..(x0 + line).min(x1), y0..y1);
+        fill((x1 - line).max(x0)..x1, y0..y1);
+    }
 }
 
 /// `picture` with a colour bar on its right: the scale from blue (`low`) to red (`high`) and
@@ -204,6 +219,7 @@ fn short_number(value: f32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::anomaly_map::MapSettings;
 
     #[test]
     fn scale_runs_from_the_normal_median_to_the_threshold_or_normal_maximum() {
@@ -219,17 +235,23 @@ mod tests {
 
     #[test]
     fn overlay_keeps_the_image_size_and_colours_by_the_fixed_scale() {
-        let image = DynamicImage::ImageLuma8(image::GrayImage::from_pixel(300, 200, Luma([128])));
+        let image =
+            DynamicImage::ImageLuma8(image::GrayImage::from_pixel(300, 200, image::Luma([128])));
         let scale = ColourScale {
             low: 0.0,
             high: 1.0,
             threshold: None,
         };
         // Left half of the map low, right half high.
-        let map: Vec<f32> = (0..16 * 16)
+        let grid: Vec<f32> = (0..16 * 16)
             .map(|i| if i % 16 < 8 { -5.0 } else { 5.0 })
             .collect();
-        let out = overlay(&image, &map, 16, &scale).unwrap();
+        let settings = MapSettings {
+            input_size: 64,
+            sigma: 0.0,
+        };
+        let map = AnomalyMap::from_patch_scores(&grid, [16, 16], settings, [200, 300]).unwrap();
+        let out = overlay(&image, &map, &scale).unwrap();
         assert_eq!(out.dimensions(), (300, 200));
         let (left, right) = (out.get_pixel(10, 100).0, out.get_pixel(290, 100).0);
         assert!(left[2] > left[0], "left is blue: {left:?}");
@@ -239,13 +261,36 @@ mod tests {
             high: 20.0,
             ..scale
         };
-        let washed = overlay(&image, &map, 16, &wide)
-            .unwrap()
-            .get_pixel(290, 100)
-            .0;
+        let washed = overlay(&image, &map, &wide).unwrap().get_pixel(290, 100).0;
         assert!(washed[0] < right[0], "{washed:?} vs {right:?}");
-        assert!(overlay(&image, &map[1..], 16, &scale).is_err());
-        assert!(overlay(&image, &[f32::NAN; 256], 16, &scale).is_err());
+        let other_size = AnomalyMap::new(200, 299, vec![0.0; 200 * 299]).unwrap();
+        assert!(overlay(&image, &other_size, &scale).is_err());
+        let nan = AnomalyMap::new(200, 300, vec![f32::NAN; 200 * 300]).unwrap();
+        assert!(overlay(&image, &nan, &scale).is_err());
+    }
+
+    #[test]
+    fn boxes_are_drawn_as_white_outlines_clipped_to_the_picture() {
+        let mut picture = RgbImage::from_pixel(100, 80, Rgb([0, 0, 0]));
+        let found = |x, y, width, height| FindingBox {
+            finding: "Mass".into(),
+            x,
+            y,
+            width,
+            height,
+        };
+        draw_boxes(
+            &mut picture,
+            &[found(10.0, 20.0, 30.0, 40.0), found(90.0, 70.0, 50.0, 50.0)],
+        );
+        let white = |x, y| picture.get_pixel(x, y).0 == [255, 255, 255];
+        assert!(white(10, 20) && white(39, 59) && white(25, 21) && white(11, 40));
+        assert!(!white(25, 40), "the inside stays");
+        assert!(!white(9, 20) && !white(40, 40), "outside the edge stays");
+        assert!(
+            white(90, 75) && white(99, 70),
+            "a box past the edge is clipped"
+        );
     }
 
     #[test]

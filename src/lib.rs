@@ -41,6 +41,7 @@
 //! Every stage takes a burn [`Device`](burn::prelude::Device), which picks the backend at run time:
 //! see [`device`].
 
+mod anomaly_map;
 mod cache;
 mod calibration;
 mod config;
@@ -51,6 +52,7 @@ pub mod eval;
 mod fit;
 mod fitted_detector;
 pub mod heatmap;
+pub mod localisation;
 pub mod metrics;
 mod observer;
 mod patients;
@@ -59,6 +61,7 @@ mod plot;
 mod training_set;
 mod weights;
 
+pub use anomaly_map::{AnomalyMap, MapSettings};
 /// The burn version this crate is built on, so that callers name the same `Device` and `Tensor`.
 pub use burn;
 pub use cache::{FeatureCache, extract_features};
@@ -67,7 +70,7 @@ pub use config::{Ablation, IMAGE_SIZE_RANGE, MAX_BATCH_SIZE, WscxrConfig};
 pub use data::{draw_abnormal, file_sha256, list_images};
 pub use error::WscxrError;
 pub use fit::{FitReport, Validation, Wscxr};
-pub use fitted_detector::{Detector, SCORING_CHUNK, ScoredImage};
+pub use fitted_detector::{DISPLAY_SIGMA, Detector, SCORING_CHUNK, ScoredImage};
 pub use observer::{Observer, Stage};
 pub use persist::FORMAT_VERSION;
 pub use training_set::{LabelledImages, TrainingSet};

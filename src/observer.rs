@@ -5,9 +5,22 @@ use std::ops::ControlFlow;
 use serde::{Deserialize, Serialize};
 use wscxr_detector::{Discriminator, EpochReport};
 
-/// The stages of the method, in the order a fit runs them.
+/// The stages of the method, in the order a fit runs them. Stages may be added: a `match` on it
+/// needs a `_` arm.
+///
+/// ```compile_fail
+/// // Without a `_` arm this does not compile, because stages may be added.
+/// fn label(stage: wscxr::Stage) -> u8 {
+///     use wscxr::Stage::*;
+///     match stage {
+///         NormalFeatures | AbnormalFeatures | NormalBank | Mining => 0,
+///         Training | Calibration | Scoring => 1,
+///     }
+/// }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum Stage {
     /// Backbone features of the normal training images (counted in images).
     NormalFeatures,

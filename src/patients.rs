@@ -10,10 +10,21 @@ use rand::seq::SliceRandom;
 use rand::seq::index::sample;
 
 /// The patient a ZhangLab file name belongs to: `person123_bacteria_456` → `person123`,
-/// `IM-0115-0001` → `IM-0115`, `NORMAL2-IM-0381-0001` → `NORMAL2-IM-0381`. `None` for other
-/// names (each such image counts as its own patient).
+/// `IM-0115-0001` → `IM-0115`, `NORMAL2-IM-0381-0001` → `NORMAL2-IM-0381`; and an NIH
+/// ChestX-ray14 file name, `00013118_008` → `00013118`. `None` for other names (each such image
+/// counts as its own patient).
 pub fn patient_id(path: &Path) -> Option<String> {
     let stem = path.file_stem()?.to_str()?;
+    if let Some((patient, follow_up)) = stem.split_once('_')
+        && patient.len() == 8
+        && follow_up.len() == 3
+        && patient
+            .chars()
+            .chain(follow_up.chars())
+            .all(|c| c.is_ascii_digit())
+    {
+        return Some(patient.to_string());
+    }
     if let Some(rest) = stem.strip_prefix("person") {
         let digits = rest.chars().take_while(char::is_ascii_digit).count();
         return (digits > 0 && rest[digits..].starts_with('_'))

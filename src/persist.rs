@@ -241,30 +241,55 @@ impl Detector {
     }
 }
 
-/// Writes `bytes` to a temporary file in `path`'s folder (flushed to disk with `sync`) and renames
-/// it to `path`: readers see the old contents or the new, never a part.
+/// Writes `bytes` to a new temporary file in `path`'s folder (flushed to disk with `sync`) and
+/// renames it to `path`: readers see the old contents or the new, never a part. The temporary
+/// name is random and created exclusively (`O_EXCL`), so a file or symlink planted under a
+/// guessable name is never written through; with `sync` the folder is flushed after the rename,
+/// so that the new name itself survives a power cut.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8], sync: bool) -> std::io::Result<()> {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    use std::hash::{BuildHasher, RandomState};
     let name = path
         .file_name()
         .ok_or_else(|| std::io::Error::other("the path names no file"))?;
-    let mut temp_name = std::ffi::OsString::from(".");
-    temp_name.push(name);
-    temp_name.push(format!(
-        ".{}-{}.tmp",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let temp: PathBuf = path.with_file_name(temp_name);
+    let (temp, mut file) = (0..16)
+        .find_map(|attempt| {
+            // std's RandomState is seeded from the operating system's random source.
+            let random = RandomState::new().hash_one((std::process::id(), attempt));
+            let mut temp_name = std::ffi::OsString::from(".");
+            temp_name.push(name);
+            temp_name.push(format!(".{random:016x}.tmp"));
+            let temp: PathBuf = path.with_file_name(temp_name);
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&temp)
+            {
+                Ok(file) => Some(Ok((temp, file))),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => None,
+                Err(e) => Some(Err(e)),
+            }
+        })
+        .unwrap_or_else(|| {
+            Err(std::io::Error::other(
+                "no free temporary name after 16 random tries",
+            ))
+        })?;
     let result = (|| {
-        let mut file = std::fs::File::create(&temp)?;
         file.write_all(bytes)?;
         if sync {
             file.sync_all()?;
         }
         drop(file);
-        std::fs::rename(&temp, path)
+        std::fs::rename(&temp, path)?;
+        #[cfg(unix)]
+        if sync {
+            let parent = match path.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p,
+                _ => Path::new("."),
+            };
+            std::fs::File::open(parent)?.sync_all()?;
+        }
+        Ok(())
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&temp);

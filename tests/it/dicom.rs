@@ -157,8 +157,9 @@ fn folders_list_dicom_files_with_and_without_an_extension() {
         .iter()
         .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
         .collect();
-    // "1.2.840.113619.2.55" has an "extension" (55) by Rust's rules; "B" has none.
-    assert_eq!(names, ["B", "a.dcm", "c.png"]);
+    // "1.2.840.113619.2.55" has an "extension" (55) by Rust's rules, "B" has none: both are
+    // DICOM by content; README is not.
+    assert_eq!(names, ["1.2.840.113619.2.55", "B", "a.dcm", "c.png"]);
     let only_readme = tempfile::tempdir().unwrap();
     std::fs::write(only_readme.path().join("README"), "x").unwrap();
     assert!(list_images(only_readme.path()).is_err());

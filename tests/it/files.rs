@@ -276,6 +276,29 @@ fn save_is_atomic_and_replaces_the_old_file() {
     assert_eq!(std::fs::read_dir(dir).unwrap().count(), 1);
 }
 
+/// Symlinks planted under the temporary names a save could once be predicted to use
+/// (`.NAME.PID-N.tmp`) are never written through: the victim they point at keeps its bytes.
+#[cfg(unix)]
+#[test]
+fn save_never_writes_through_a_planted_symlink() {
+    let device = Device::flex();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let victim = dir.join("victim.txt");
+    std::fs::write(&victim, b"precious").unwrap();
+    // The old names counted saves and cache writes of this whole test binary: cover many.
+    for n in 0..10_000 {
+        let link = dir.join(format!(".d.wscxr.{}-{n}.tmp", std::process::id()));
+        std::os::unix::fs::symlink(&victim, link).unwrap();
+    }
+    let detector = fit(&normals(4), &[], &small_config(), &device).unwrap();
+    for _ in 0..3 {
+        detector.save(dir.join("d.wscxr")).unwrap();
+    }
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    Detector::load(dir.join("d.wscxr"), &device).unwrap();
+}
+
 /// Every file in `dir`, sorted.
 fn entries(dir: &Path) -> Vec<PathBuf> {
     let mut all: Vec<PathBuf> = std::fs::read_dir(dir)

@@ -12,6 +12,7 @@ mod common;
 mod config;
 mod dicom;
 mod files;
+mod localisation;
 mod pipeline;
 mod preprocess;
 mod robustness;

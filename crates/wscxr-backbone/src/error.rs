@@ -2,6 +2,7 @@ use std::path::PathBuf;
 
 /// Everything that can go wrong while building a backbone, importing its weights or reading images.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum BackboneError {
     /// A file could not be opened or read.
     #[error("cannot read {path}: {source}")]

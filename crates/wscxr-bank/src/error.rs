@@ -1,5 +1,6 @@
 /// What can go wrong between feature maps and training data.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum BankError {
     /// An input has no rows (no images, an empty bank, nothing to mine).
     #[error("{0} is empty")]

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use serde_json::json;
 use wscxr::backbone::Network;
 use wscxr::eval::{
-    Evaluation, Protocol, RocSeries, RunRecord, SplitOptions, Splits, summarize, write_roc_png,
+    BoxedImages, Evaluation, Protocol, RocSeries, RunRecord, SplitOptions, Splits, summarize,
+    summarize_localisation, write_roc_png,
 };
 use wscxr::{Ablation, FeatureCache, WscxrConfig};
 
@@ -62,6 +63,14 @@ pub struct Args {
     /// full, no-mining, no-mixing or neither.
     #[arg(long, default_value = "full")]
     ablation: Ablation,
+    /// Radiologists' boxes (CSV: image,finding,x,y,w,h in the image's pixels): their images are
+    /// scored for localisation (pointing game, top-5% share, pixel AUROC) and as an image-level
+    /// anomaly set against the eval normals; fits draw from none of their patients.
+    #[arg(long)]
+    boxes: Option<PathBuf>,
+    /// The folder the boxes file's image names are relative to (default: the file's folder).
+    #[arg(long, requires = "boxes")]
+    boxed_images: Option<PathBuf>,
     /// Also report the unsupervised (K = 0, PatchCore) detector.
     #[arg(long)]
     unsupervised: bool,
@@ -114,7 +123,17 @@ pub fn run(args: &Args) -> Result<(), String> {
         // Checked before hours of fitting, not after.
         std::fs::create_dir_all(dir).map_err(|e| format!("--roc: {}: {e}", dir.display()))?;
     }
-    let splits = Splits::from_folder(&args.data, &options).map_err(with_flag)?;
+    let mut splits = Splits::from_folder(&args.data, &options).map_err(with_flag)?;
+    if let Some(csv) = &args.boxes {
+        let dir = match &args.boxed_images {
+            Some(dir) => dir.clone(),
+            None => csv.parent().map(PathBuf::from).unwrap_or_default(),
+        };
+        let boxed = BoxedImages::read(csv, &dir).map_err(|e| format!("--boxes: {e}"))?;
+        splits = splits
+            .with_boxes(boxed)
+            .map_err(|e| format!("--boxes: {e}"))?;
+    }
     for &k in &args.k {
         if k > splits.fit_abnormal_pool.len() {
             return Err(format!(
@@ -125,8 +144,8 @@ pub fn run(args: &Args) -> Result<(), String> {
     }
     let cache = FeatureCache::new(&args.cache).map_err(|e| format!("--cache: {e}"))?;
     eprintln!(
-        "protocol: {}; threshold: {}",
-        args.protocol, splits.threshold_source
+        "protocol: {}; evaluated: {}; threshold: {}",
+        args.protocol, splits.eval_source, splits.threshold_source
     );
 
     let mut progress = Bars::new(args.quiet);
@@ -156,6 +175,16 @@ pub fn run(args: &Args) -> Result<(), String> {
                 record.metrics.f1,
                 record.fit_seconds
             );
+            if let Some(boxed) = &record.boxed {
+                eprintln!(
+                    "       boxed: pointing game {:.3} (chance {:.3}), top-5% in boxes {:.3}, \
+                     image AUROC {:.4}",
+                    boxed.localisation.pointing_game,
+                    boxed.localisation.chance,
+                    boxed.localisation.top_share,
+                    boxed.image_auroc.unwrap_or(f64::NAN)
+                );
+            }
             runs.push(record);
         }
     }
@@ -165,11 +194,11 @@ pub fn run(args: &Args) -> Result<(), String> {
     }
 
     println!(
-        "{} {} on {}/{} ({} protocol{}), ablation {}, {} seeds\nthreshold: {}\n",
+        "{} {} on {} ({}; {} protocol{}), ablation {}, {} seeds\nthreshold: {}\n",
         args.backbone,
         args.layers.join("+"),
         args.data.display(),
-        args.eval_split,
+        splits.eval_source,
         args.protocol,
         if args.protocol == Protocol::Oracle {
             ": best epoch and threshold chosen on the eval split"
@@ -192,10 +221,46 @@ pub fn run(args: &Args) -> Result<(), String> {
             s.auroc.mean, s.auroc.std, s.accuracy.mean, s.accuracy.std, s.f1.mean, s.f1.std
         );
     }
+    let localisation = summarize_localisation(&runs);
+    if let Some(first) = localisation.first() {
+        let boxed = splits.boxed.as_ref().map_or(0, |b| b.paths.len());
+        println!(
+            "\nlocalisation on {boxed} boxed images (image AUROC: boxed against the evaluated \
+             normals); chance {:.3}\n",
+            first.chance
+        );
+        let findings: Vec<&String> = first.per_finding.keys().collect();
+        print!("| K | pointing game | top-5% in boxes | pixel AUROC | image AUROC |");
+        for f in &findings {
+            print!(" {f} |");
+        }
+        print!("\n|---|---|---|---|---|");
+        println!("{}", "---|".repeat(findings.len()));
+        for l in &localisation {
+            let cell = |m: &wscxr::eval::MeanStd| format!("{:.3} ± {:.3}", m.mean, m.std);
+            print!(
+                "| {} | {} | {} | {} | {} |",
+                l.k,
+                cell(&l.pointing_game),
+                cell(&l.top_share),
+                cell(&l.pixel_auroc),
+                cell(&l.image_auroc)
+            );
+            for f in &findings {
+                print!(
+                    " {:.2} |",
+                    l.per_finding.get(*f).map_or(f64::NAN, |m| m.mean)
+                );
+            }
+            println!();
+        }
+    }
     if let Some(path) = &args.json {
         let document = json!({
             "protocol": args.protocol,
             "threshold_source": splits.threshold_source,
+            "eval_source": splits.eval_source,
+            "localisation": localisation,
             "data": args.data.display().to_string(),
             "eval_split": args.eval_split,
             "backend": args.backend,

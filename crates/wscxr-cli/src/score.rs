@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rayon::prelude::*;
+use wscxr::localisation::Boxes;
 use wscxr::{Detector, Observer, Radiograph, ScoredImage, Stage, WscxrError, Xray, list_images};
 
 use crate::progress::Bars;
@@ -30,6 +31,15 @@ pub struct Args {
     /// detector's fixed colour scale, with a colour bar.
     #[arg(long)]
     heatmaps: Option<PathBuf>,
+    /// Also write each image's anomaly map into this folder as `<file stem>.npy`: float32,
+    /// shape (height, width) of the image, in the detector's score units (the map the heatmap
+    /// draws).
+    #[arg(long)]
+    maps: Option<PathBuf>,
+    /// Radiologists' boxes (CSV with columns image,finding,x,y,w,h in the image's pixels), drawn
+    /// over the heatmaps of the images they name.
+    #[arg(long, requires = "heatmaps")]
+    boxes: Option<PathBuf>,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -43,7 +53,7 @@ pub struct Args {
 /// `--heatmaps`, the heatmap's file.
 const HEADER: [&str; 5] = ["path", "score", "normalized", "abnormal", "heatmap"];
 
-/// X-rays decoded at once when heatmaps are drawn: each is decoded once, scored, and drawn from
+/// X-rays decoded at once when heatmaps or maps are drawn: each is decoded once, scored, and drawn from
 /// the same pixels, so only this many full-resolution images are held at a time.
 const HEATMAP_GROUP: usize = 16;
 
@@ -87,6 +97,25 @@ pub fn run(args: &Args) -> Result<(), String> {
     if let Some(dir) = &args.heatmaps {
         std::fs::create_dir_all(dir).map_err(|e| format!("--heatmaps: {}: {e}", dir.display()))?;
     }
+    if let Some(dir) = &args.maps {
+        std::fs::create_dir_all(dir).map_err(|e| format!("--maps: {}: {e}", dir.display()))?;
+        // One file per stem: two inputs of one name would silently overwrite each other's map.
+        let mut stems = std::collections::HashMap::new();
+        for path in paths {
+            if let Some(first) = stems.insert(path.file_stem(), path) {
+                return Err(format!(
+                    "--maps: {} and {} would both be written to {}.npy",
+                    first.display(),
+                    path.display(),
+                    path.file_stem().unwrap_or_default().to_string_lossy()
+                ));
+            }
+        }
+    }
+    let boxes = match &args.boxes {
+        Some(file) => Some(Boxes::read(file).map_err(|e| format!("--boxes: {e}"))?),
+        None => None,
+    };
     let out: Box<dyn Write> = match &args.csv {
         Some(path) => Box::new(
             std::fs::File::create(path).map_err(|e| format!("--csv: {}: {e}", path.display()))?,
@@ -111,54 +140,63 @@ pub fn run(args: &Args) -> Result<(), String> {
                 reason: format!("cannot write a CSV row: {e}"),
             })
     };
-    match &args.heatmaps {
-        None => detector
+    if args.heatmaps.is_none() && args.maps.is_none() {
+        detector
             .score_each(&Xray::files(paths), &mut bars, |image| write(&image, None))
-            .map_err(|e| e.to_string())?,
-        Some(dir) => {
-            for (g, group) in paths.chunks(HEATMAP_GROUP).enumerate() {
-                let offset = g * HEATMAP_GROUP;
-                let decoded: Vec<Arc<Radiograph>> = group
-                    .par_iter()
-                    .map(|p| Radiograph::read(p).map(Arc::new))
-                    .collect::<Result<_, _>>()
-                    .map_err(|e| e.to_string())?;
-                let xrays: Vec<Xray> = decoded.iter().cloned().map(Xray::from).collect();
-                let mut progress = Offset {
-                    inner: &mut bars,
-                    offset,
-                    total: paths.len(),
-                };
-                let mut scored = Vec::with_capacity(group.len());
-                detector
-                    .score_each(&xrays, &mut progress, |image| {
-                        scored.push(image);
-                        Ok(())
-                    })
-                    .map_err(|e| e.to_string())?;
-                // Drawing and PNG encoding dominate here; one image per core.
-                let files: Vec<PathBuf> = scored
-                    .par_iter()
-                    .zip(&decoded)
-                    .zip(group)
-                    .enumerate()
-                    .map(|(i, ((image, radiograph), path))| {
-                        let stem = path.file_stem().unwrap_or_default().to_string_lossy();
-                        let file = dir.join(format!("{:06}_{stem}.png", first_index + offset + i));
-                        detector
-                            .heatmap(radiograph, image)?
-                            .save(&file)
-                            .map_err(|e| WscxrError::Data {
-                                path: file.clone(),
-                                reason: format!("cannot write the heatmap: {e}"),
-                            })?;
-                        Ok(file)
-                    })
-                    .collect::<Result<_, WscxrError>>()
-                    .map_err(|e| e.to_string())?;
-                for (image, file) in scored.iter().zip(&files) {
-                    write(image, Some(file)).map_err(|e| e.to_string())?;
-                }
+            .map_err(|e| e.to_string())?;
+    } else {
+        for (g, group) in paths.chunks(HEATMAP_GROUP).enumerate() {
+            let offset = g * HEATMAP_GROUP;
+            let decoded: Vec<Arc<Radiograph>> = group
+                .par_iter()
+                .map(|p| Radiograph::read(p).map(Arc::new))
+                .collect::<Result<_, _>>()
+                .map_err(|e| e.to_string())?;
+            let xrays: Vec<Xray> = decoded.iter().cloned().map(Xray::from).collect();
+            let mut progress = Offset {
+                inner: &mut bars,
+                offset,
+                total: paths.len(),
+            };
+            let mut scored = Vec::with_capacity(group.len());
+            detector
+                .score_each(&xrays, &mut progress, |image| {
+                    scored.push(image);
+                    Ok(())
+                })
+                .map_err(|e| e.to_string())?;
+            // Drawing and encoding dominate here; one image per core.
+            let files: Vec<Option<PathBuf>> = scored
+                .par_iter()
+                .zip(&decoded)
+                .zip(group)
+                .enumerate()
+                .map(|(i, ((image, radiograph), path))| {
+                    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+                    let size = [radiograph.height() as usize, radiograph.width() as usize];
+                    if let Some(dir) = &args.maps {
+                        image
+                            .map(size)?
+                            .write_npy(&dir.join(format!("{stem}.npy")))?;
+                    }
+                    let Some(dir) = &args.heatmaps else {
+                        return Ok(None);
+                    };
+                    let file = dir.join(format!("{:06}_{stem}.png", first_index + offset + i));
+                    let found = boxes.as_ref().and_then(|b| b.of(&path.to_string_lossy()));
+                    detector
+                        .heatmap_with_boxes(radiograph, image, found.unwrap_or_default())?
+                        .save(&file)
+                        .map_err(|e| WscxrError::Data {
+                            path: file.clone(),
+                            reason: format!("cannot write the heatmap: {e}"),
+                        })?;
+                    Ok(Some(file))
+                })
+                .collect::<Result<_, WscxrError>>()
+                .map_err(|e| e.to_string())?;
+            for (image, file) in scored.iter().zip(&files) {
+                write(image, file.as_deref()).map_err(|e| e.to_string())?;
             }
         }
     }
@@ -201,6 +239,10 @@ mod tests {
             abnormal: Some(false),
             patch_scores: Vec::new(),
             grid: [1, 1],
+            map_settings: wscxr::MapSettings {
+                input_size: 1,
+                sigma: 0.0,
+            },
         };
         assert_eq!(csv_line(&image("/a/b.png")), "/a/b.png,0.5,0.25,false\n");
         let awkward = "/scans/smith, john/\"x\".png";

@@ -2,6 +2,7 @@ use wscxr_bank::BankError;
 
 /// What can go wrong while training or scoring.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum DetectorError {
     /// From mixing fakes.
     #[error(transparent)]
