@@ -15,6 +15,7 @@ use crate::WscxrError;
 use crate::cache::FeatureCache;
 use crate::calibration::{Calibration, ThresholdRule};
 use crate::config::WscxrConfig;
+use crate::data::file_sha256;
 use crate::fitted_detector::{Detector, Scorer};
 use crate::heatmap::ColourScale;
 use crate::observer::{Observer, Stage};
@@ -134,6 +135,9 @@ impl<'a> Wscxr<'a> {
                 0,
                 "a fit needs at least one normal training image",
             ));
+        }
+        if let Some((validation, rule)) = &calibration {
+            check_calibration(validation, *rule, training)?;
         }
         let mut fit_normals = training.normals().to_vec();
         let validation = match &calibration {
@@ -285,4 +289,84 @@ fn sample_normals(normals: &[Xray], max: usize, seed: u64) -> Vec<Xray> {
     let mut picked = sample(&mut rng, normals.len(), max).into_vec();
     picked.sort_unstable();
     picked.into_iter().map(|i| normals[i].clone()).collect()
+}
+
+/// Refuses, before any image is read, calibration settings that could only fail after the fit: a
+/// specificity outside (0, 1], Youden or max-F1 without abnormal validation images, validation
+/// images without normal ones or with a label count that does not match, and validation images
+/// that are also training images (by content: a threshold chosen on images the fit saw is
+/// optimistic).
+fn check_calibration(
+    validation: &Validation,
+    rule: ThresholdRule,
+    training: &TrainingSet,
+) -> Result<(), WscxrError> {
+    if let ThresholdRule::Specificity(s) = rule
+        && !(s > 0.0 && s <= 1.0)
+    {
+        return Err(WscxrError::invalid("specificity", s, "must be in (0, 1]"));
+    }
+    let needs_abnormal = matches!(rule, ThresholdRule::Youden | ThresholdRule::MaxF1);
+    match validation {
+        Validation::CarveNormals(fraction) => {
+            if !(*fraction > 0.0 && *fraction < 1.0) {
+                return Err(WscxrError::invalid(
+                    "calibration fraction",
+                    fraction,
+                    "must be in (0, 1)",
+                ));
+            }
+            if needs_abnormal {
+                return Err(WscxrError::invalid(
+                    "threshold rule",
+                    format!("{rule:?}"),
+                    "carved normal images have no abnormal ones to choose it: use a \
+                     specificity rule or labelled validation images",
+                ));
+            }
+        }
+        Validation::Images(images) => {
+            if images.paths.len() != images.labels.len() {
+                return Err(WscxrError::invalid(
+                    "validation labels",
+                    images.labels.len(),
+                    format!("must be one per image ({} images)", images.paths.len()),
+                ));
+            }
+            let abnormal = images.abnormal();
+            if abnormal == images.len() {
+                return Err(WscxrError::invalid(
+                    "validation images",
+                    images.len(),
+                    "calibration needs normal validation images",
+                ));
+            }
+            if needs_abnormal && abnormal == 0 {
+                return Err(WscxrError::invalid(
+                    "validation images",
+                    0,
+                    format!("the {rule:?} rule needs abnormal validation images too"),
+                ));
+            }
+            let mut training_files = std::collections::HashMap::new();
+            for xray in training.normals().iter().chain(training.abnormals()) {
+                if let Some(path) = xray.path() {
+                    training_files.insert(file_sha256(path)?, path);
+                }
+            }
+            for path in &images.paths {
+                if let Some(training_path) = training_files.get(&file_sha256(path)?) {
+                    return Err(WscxrError::Data {
+                        path: path.clone(),
+                        reason: format!(
+                            "the same image as the training image {}: validation images must \
+                             be images no fit sees",
+                            training_path.display()
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
 }

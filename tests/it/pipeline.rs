@@ -365,3 +365,65 @@ fn a_detector_with_embedded_weights_loads_where_no_weights_are() {
     let err = Detector::load_with(&tampered, &other, &device).unwrap_err();
     assert!(err.to_string().contains("embedded weights"), "{err}");
 }
+
+/// Calibration settings that could only fail after the fit are refused before any stage runs:
+/// the observer hears nothing.
+#[test]
+fn bad_calibration_is_refused_before_any_image_is_read() {
+    let (normals, abnormals, tests) = data();
+    let training = TrainingSet::new(normals.clone(), abnormals);
+    let labelled = |normal: &[PathBuf], abnormal: &[PathBuf]| {
+        Validation::Images(wscxr::eval::LabelledImages::new(
+            normal.to_vec(),
+            abnormal.to_vec(),
+        ))
+    };
+    let (test_normals, test_abnormals) = (&tests[..2], &tests[2..]);
+    let cases = [
+        (
+            Validation::CarveNormals(0.2),
+            ThresholdRule::Specificity(1.5),
+            "specificity",
+        ),
+        (
+            Validation::CarveNormals(0.2),
+            ThresholdRule::Youden,
+            "carved normal images",
+        ),
+        (
+            labelled(test_normals, &[]),
+            ThresholdRule::MaxF1,
+            "needs abnormal validation images",
+        ),
+        (
+            labelled(&[], test_abnormals),
+            ThresholdRule::Specificity(0.9),
+            "needs normal validation images",
+        ),
+        (
+            labelled(&[normals[3].clone()], test_abnormals),
+            ThresholdRule::Youden,
+            "the same image as the training image",
+        ),
+    ];
+    for (validation, rule, expected) in cases {
+        let mut recorder = Recorder {
+            stages: Vec::new(),
+            epochs: Vec::new(),
+            stop_after: usize::MAX,
+        };
+        let error = Wscxr::new(small_config())
+            .unwrap()
+            .observer(&mut recorder)
+            .calibrate(validation, rule)
+            .fit(&training, &Device::flex())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains(expected), "{rule:?}: {error}");
+        assert!(
+            recorder.stages.is_empty(),
+            "{rule:?} was refused only after {:?}",
+            recorder.stages
+        );
+    }
+}

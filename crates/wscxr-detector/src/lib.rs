@@ -7,7 +7,9 @@ mod loss;
 mod scoring;
 mod training;
 
-pub use discriminator::{Discriminator, DiscriminatorConfig, HiddenBlock};
+pub use discriminator::{
+    Discriminator, DiscriminatorConfig, HiddenBlock, MAX_HIDDEN_LAYERS, MAX_HIDDEN_WIDTH,
+};
 pub use error::DetectorError;
 pub use loss::hinge_loss;
 pub use scoring::{anomaly_map, ensure_finite, image_scores, patch_scores};
