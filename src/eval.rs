@@ -762,7 +762,7 @@ impl<'a> Evaluation<'a> {
                 {
                     let map = AnomalyMap::from_patch_scores(
                         scores,
-                        features.grid,
+                        features.grid(),
                         detector.map_settings(),
                         size,
                     )?;

@@ -201,7 +201,7 @@ impl<'a> Wscxr<'a> {
 
         let dim = normal_features.dim();
         // The colour scale's sample of normal patches, kept before the bank takes the features.
-        let scale_sample = scale_sample(&normal_features);
+        let scale_sample = scale_sample(&normal_features)?;
         let scorer = match abnormal_features {
             None => Scorer::PatchCore(bank),
             Some(abnormal) => {
@@ -211,7 +211,7 @@ impl<'a> Wscxr<'a> {
                     let search = SearchConfig::default();
                     mine_prototypes(&abnormal, &bank, config.mining_ratio, &search)?.rows
                 } else {
-                    abnormal.rows
+                    abnormal.into_rows()
                 };
                 observer.progress(Stage::Mining, 1, 1);
                 report.prototypes = prototypes.dims()[0];
@@ -272,12 +272,13 @@ impl<'a> Wscxr<'a> {
 const SCALE_IMAGES: usize = 32;
 
 /// The patch features of the first [`SCALE_IMAGES`] normal training images.
-fn scale_sample(normals: &PatchFeatures) -> PatchFeatures {
+fn scale_sample(normals: &PatchFeatures) -> Result<PatchFeatures, WscxrError> {
     let images = normals.images().min(SCALE_IMAGES);
-    PatchFeatures {
-        rows: normals.rows.clone().slice(0..images * normals.per_image()),
-        grid: normals.grid,
-    }
+    let rows = normals
+        .rows()
+        .clone()
+        .slice(0..images * normals.per_image());
+    Ok(PatchFeatures::new(rows, normals.grid())?)
 }
 
 /// At most `max` of `normals`, drawn with `seed` and kept in their given order.

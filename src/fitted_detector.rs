@@ -206,7 +206,7 @@ impl Detector {
                     normalized: calibration.map(|c| c.normalized(score)),
                     abnormal: calibration.map(|c| c.is_abnormal(score)),
                     patch_scores: patches.to_vec(),
-                    grid: features.grid,
+                    grid: features.grid(),
                     map_settings: self.map_settings(),
                 })?;
             }

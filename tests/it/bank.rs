@@ -73,9 +73,9 @@ fn patch_features_pool_with_zero_padding_counted() {
                 },
             )
             .unwrap();
-            assert_eq!(features.grid, [6, 7]);
+            assert_eq!(features.grid(), [6, 7]);
             assert_eq!((features.images(), features.per_image()), (2, 42));
-            let rows = features.rows.try_into_vec_as::<f32>().unwrap();
+            let rows = features.rows().clone().try_into_vec_as::<f32>().unwrap();
             // rows are (image, y, x) major with channels inside.
             for b in 0..2 {
                 for y in 0..6 {
@@ -122,9 +122,9 @@ fn patch_features_align_grids_bilinearly() {
         &config,
     )
     .unwrap();
-    assert_eq!(features.grid, [4, 4]);
-    assert_eq!(features.rows.dims(), [16, 5]);
-    let rows = features.rows.try_into_vec_as::<f32>().unwrap();
+    assert_eq!(features.grid(), [4, 4]);
+    assert_eq!(features.rows().dims(), [16, 5]);
+    let rows = features.rows().clone().try_into_vec_as::<f32>().unwrap();
     let sample = |c: usize, y: usize, x: usize| {
         // align_corners = false: source coordinate (o + 0.5) * 2 / 4 - 0.5, clamped at the borders.
         let src = |o: usize| ((o as f32 + 0.5) * 0.5 - 0.5).clamp(0.0, 1.0);
@@ -166,7 +166,7 @@ fn channel_reduction_averages_adjacent_channels() {
         },
     )
     .unwrap();
-    let rows = features.rows.try_into_vec_as::<f32>().unwrap();
+    let rows = features.rows().clone().try_into_vec_as::<f32>().unwrap();
     assert_eq!(&rows[..3], &[0.5, 2.5, 4.5]);
 }
 

@@ -97,7 +97,7 @@ impl NormalBank {
         config: &CoresetConfig,
         seed: u64,
     ) -> Result<Self, BankError> {
-        let kept = greedy_coreset(&normals.rows, config, seed)?;
+        let kept = greedy_coreset(normals.rows(), config, seed)?;
         if kept.is_empty() {
             return Err(BankError::InvalidParameter {
                 name: "coreset size",
@@ -111,9 +111,9 @@ impl NormalBank {
                 kept.into_iter().map(|i| i as i64).collect::<Vec<_>>(),
                 [count],
             ),
-            &normals.rows.device(),
+            &normals.rows().device(),
         );
-        Self::new(normals.rows.clone().select(0, index))
+        Self::new(normals.rows().clone().select(0, index))
     }
 
     /// Number of rows.

@@ -40,7 +40,7 @@ pub fn mine_prototypes(
     search: &SearchConfig,
 ) -> Result<Prototypes, BankError> {
     check_mining_ratio(ratio)?;
-    let abnormal = &abnormal.rows;
+    let abnormal = abnormal.rows();
     let [n, _] = abnormal.dims();
     if n == 0 {
         return Err(BankError::Empty("the abnormal patch features"));

@@ -67,12 +67,21 @@ impl Default for PatchConfig {
 }
 
 /// The patch features of a batch of images: one row per cell of every image's feature grid.
+/// Built only through [`PatchFeatures::new`] (or [`patch_features`]), so the grid has cells and
+/// the rows are a whole number of images:
+///
+/// ```compile_fail
+/// // The fields are private: no grid of no cells past the constructor's check.
+/// fn bypass(features: wscxr_bank::PatchFeatures) -> wscxr_bank::PatchFeatures {
+///     wscxr_bank::PatchFeatures { grid: [0, 0], ..features }
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct PatchFeatures {
     /// `[images * grid_h * grid_w, d]`, rows in image order, then row-major `(h, w)`.
-    pub rows: Tensor<2>,
+    rows: Tensor<2>,
     /// The feature grid `(grid_h, grid_w)` every image shares.
-    pub grid: [usize; 2],
+    grid: [usize; 2],
 }
 
 impl PatchFeatures {
@@ -88,6 +97,21 @@ impl PatchFeatures {
             });
         }
         Ok(Self { rows, grid })
+    }
+
+    /// The rows, `[images * grid_h * grid_w, d]`: image order, then row-major `(h, w)`.
+    pub fn rows(&self) -> &Tensor<2> {
+        &self.rows
+    }
+
+    /// The rows, by value.
+    pub fn into_rows(self) -> Tensor<2> {
+        self.rows
+    }
+
+    /// The feature grid `(grid_h, grid_w)` every image shares.
+    pub fn grid(&self) -> [usize; 2] {
+        self.grid
     }
 
     /// Patches of one image (the grid's cells).
@@ -183,4 +207,28 @@ pub fn patch_features(
         }
     };
     Ok(PatchFeatures { rows, grid })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn features_of_no_cells_or_part_of_an_image_are_refused() {
+        let device = Device::flex();
+        let rows = || Tensor::<2>::ones([8, 3], &device);
+        assert!(PatchFeatures::new(rows(), [0, 0]).is_err());
+        assert!(PatchFeatures::new(rows(), [0, 4]).is_err());
+        assert!(
+            PatchFeatures::new(rows(), [3, 1]).is_err(),
+            "8 rows are not whole 3-cell images"
+        );
+        let features = PatchFeatures::new(rows(), [2, 2]).unwrap();
+        assert_eq!(
+            (features.images(), features.per_image(), features.dim()),
+            (2, 4, 3)
+        );
+        assert_eq!(features.grid(), [2, 2]);
+        assert_eq!(features.select_images(&[1]).rows().dims(), [4, 3]);
+    }
 }

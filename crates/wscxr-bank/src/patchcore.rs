@@ -12,7 +12,7 @@ pub fn patchcore_scores(
     search: &SearchConfig,
 ) -> Result<(Vec<f32>, Vec<f32>), BankError> {
     let patches_per_image = patches.per_image();
-    let distances = bank.nearest(&patches.rows, search)?.distances();
+    let distances = bank.nearest(patches.rows(), search)?.distances();
     let scores = distances
         .chunks(patches_per_image)
         .map(|image| image.iter().copied().fold(f32::NEG_INFINITY, f32::max))

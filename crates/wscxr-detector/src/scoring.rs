@@ -11,7 +11,7 @@ pub fn patch_scores(
     patches: &PatchFeatures,
 ) -> Result<Vec<f32>, DetectorError> {
     discriminator
-        .forward(patches.rows.clone())
+        .forward(patches.rows().clone())
         .neg()
         .try_into_vec_as::<f32>()
         .map_err(|e| DetectorError::Readback {

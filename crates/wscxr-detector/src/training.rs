@@ -107,7 +107,7 @@ pub fn train(
         )));
     }
     let patches_per_image = normals.per_image();
-    let normals = &normals.rows;
+    let normals = normals.rows();
     let device = normals.device().autodiff();
     let mut model = discriminator.to_device(&device).train();
     let mut optimizer = AdamConfig::new()
