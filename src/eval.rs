@@ -1161,62 +1161,9 @@ mod tests {
         assert!(err.to_string().contains("copied.png"), "{err}");
     }
 
-    #[test]
-    fn localisation_summaries_average_over_seeds_per_k() {
-        let run = |k, pointing_game, nodule_hits| {
-            let localisation = Localisation {
-                images: 4,
-                pointing_game,
-                per_finding: BTreeMap::from([(
-                    "Nodule".to_string(),
-                    crate::localisation::FindingHits {
-                        hits: nodule_hits,
-                        images: 2,
-                    },
-                )]),
-                chance: 0.1,
-                top_share: 0.3,
-                pixel_auroc: Some(0.7),
-            };
-            RunRecord {
-                k,
-                seed: 0,
-                detector: "wscxr".into(),
-                protocol: Protocol::Honest,
-                metrics: Metrics {
-                    auroc: 0.9,
-                    accuracy: 0.5,
-                    f1: 0.5,
-                    threshold: 0.0,
-                },
-                best_epoch: None,
-                final_epoch: None,
-                abnormal_images: Vec::new(),
-                roc: Vec::new(),
-                fit: FitReport::default(),
-                fit_seconds: 0.0,
-                score_seconds: 0.0,
-                boxed: Some(BoxedRecord {
-                    localisation,
-                    image_auroc: None,
-                }),
-            }
-        };
-        let s = summarize_localisation(&[run(16, 0.25, 0), run(16, 0.75, 2), run(4, 0.5, 1)]);
-        assert_eq!(s.len(), 2);
-        assert_eq!((s[0].k, s[0].runs), (16, 2));
-        assert_eq!(s[0].pointing_game.mean, 0.5);
-        assert_eq!(s[0].per_finding["Nodule"].mean, 0.5);
-        assert_eq!(s[1].per_finding["Nodule"].mean, 0.5);
-        assert!(
-            s[0].image_auroc.mean.is_nan(),
-            "no image AUROC is not a number"
-        );
-    }
-
-    #[test]
-    fn summaries_average_over_seeds_per_k() {
-        let run = |k, seed, auroc| RunRecord {
+    /// A run of `k` with the given AUROC and boxed record, zeros elsewhere.
+    fn record(k: usize, seed: u64, auroc: f64, boxed: Option<BoxedRecord>) -> RunRecord {
+        RunRecord {
             k,
             seed,
             detector: "wscxr".into(),
@@ -1234,8 +1181,52 @@ mod tests {
             fit: FitReport::default(),
             fit_seconds: 0.0,
             score_seconds: 0.0,
-            boxed: None,
+            boxed,
+        }
+    }
+
+    #[test]
+    fn localisation_summaries_average_over_seeds_per_k() {
+        let run = |k, pointing_game, nodule_hits| {
+            let localisation = Localisation {
+                images: 4,
+                pointing_game,
+                per_finding: BTreeMap::from([(
+                    "Nodule".to_string(),
+                    crate::localisation::FindingHits {
+                        hits: nodule_hits,
+                        images: 2,
+                    },
+                )]),
+                chance: 0.1,
+                top_share: 0.3,
+                pixel_auroc: Some(0.7),
+            };
+            record(
+                k,
+                0,
+                0.9,
+                Some(BoxedRecord {
+                    localisation,
+                    image_auroc: None,
+                }),
+            )
         };
+        let s = summarize_localisation(&[run(16, 0.25, 0), run(16, 0.75, 2), run(4, 0.5, 1)]);
+        assert_eq!(s.len(), 2);
+        assert_eq!((s[0].k, s[0].runs), (16, 2));
+        assert_eq!(s[0].pointing_game.mean, 0.5);
+        assert_eq!(s[0].per_finding["Nodule"].mean, 0.5);
+        assert_eq!(s[1].per_finding["Nodule"].mean, 0.5);
+        assert!(
+            s[0].image_auroc.mean.is_nan(),
+            "no image AUROC is not a number"
+        );
+    }
+
+    #[test]
+    fn summaries_average_over_seeds_per_k() {
+        let run = |k, seed, auroc| record(k, seed, auroc, None);
         let s = summarize(&[run(2, 0, 0.8), run(2, 1, 0.9), run(4, 0, 0.95)]);
         assert_eq!(s.len(), 2);
         assert_eq!((s[0].k, s[0].runs), (2, 2));

@@ -1,44 +1,12 @@
 //! `wscxr score --maps` writes each image's anomaly map as a `.npy` file that reads back as the
 //! library's map; `--boxes` outlines radiologists' boxes on the heatmaps.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use wscxr::burn::prelude::Device;
-use wscxr::{Detector, Radiograph, TrainingSet, Wscxr, WscxrConfig, list_images};
-
-fn checkout() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn wscxr(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_wscxr"))
-        .args(args)
-        .output()
-        .expect("the wscxr binary runs")
-}
-
-/// A small real detector: 128 px input (a 4x4 grid), 2 epochs.
-fn detector(dir: &Path) -> (Detector, PathBuf) {
-    let assets = checkout().join("assets/quickstart");
-    let mut config = WscxrConfig {
-        image_size: 128,
-        weights: Some(checkout().join(wscxr::BUNDLED_XCEPTION)),
-        ..WscxrConfig::default()
-    };
-    config.train.epochs = 2;
-    let training = TrainingSet::new(
-        list_images(assets.join("train/normal")).unwrap()[..8].to_vec(),
-        list_images(assets.join("train/anomaly")).unwrap()[..2].to_vec(),
-    );
-    let detector = Wscxr::new(config)
-        .unwrap()
-        .fit(&training, &Device::flex())
-        .unwrap();
-    let file = dir.join("d.wscxr");
-    detector.save(&file).unwrap();
-    (detector, file)
-}
+use common::{checkout, small_detector, wscxr};
+use wscxr::{Radiograph, list_images};
 
 fn read_npy(path: &Path) -> (Vec<u64>, Vec<f32>) {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -50,7 +18,7 @@ fn read_npy(path: &Path) -> (Vec<u64>, Vec<f32>) {
 #[test]
 fn maps_read_back_as_the_library_map_and_boxes_are_drawn() {
     let dir = tempfile::tempdir().unwrap();
-    let (detector, file) = detector(dir.path());
+    let (detector, file) = small_detector(dir.path());
     let inputs = checkout().join("assets/quickstart/test/anomaly");
     let (maps, heatmaps) = (dir.path().join("maps"), dir.path().join("heatmaps"));
     let boxes = dir.path().join("boxes.csv");

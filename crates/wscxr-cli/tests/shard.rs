@@ -1,43 +1,15 @@
 //! The installed program end to end: `wscxr score --shard I/N` parts concatenate to the
 //! unsharded CSV, and bad flags fail with a one-line error naming the flag.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
-use wscxr::burn::prelude::Device;
-use wscxr::{TrainingSet, Wscxr, WscxrConfig, list_images};
-
-fn checkout() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn wscxr(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_wscxr"))
-        .args(args)
-        .output()
-        .expect("the wscxr binary runs")
-}
+use common::{checkout, small_detector, wscxr};
 
 #[test]
 fn sharded_scores_concatenate_to_the_unsharded_csv() {
     let assets = checkout().join("assets/quickstart");
-    let mut config = WscxrConfig {
-        image_size: 128,
-        weights: Some(checkout().join(wscxr::BUNDLED_XCEPTION)),
-        ..WscxrConfig::default()
-    };
-    config.train.epochs = 2;
-    let training = TrainingSet::new(
-        list_images(assets.join("train/normal")).unwrap()[..8].to_vec(),
-        list_images(assets.join("train/anomaly")).unwrap()[..2].to_vec(),
-    );
-    let detector = Wscxr::new(config)
-        .unwrap()
-        .fit(&training, &Device::flex())
-        .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("d.wscxr");
-    detector.save(&file).unwrap();
+    let (_, file) = small_detector(dir.path());
     let file = file.to_str().unwrap();
     let normal = assets.join("test/normal");
     let anomaly = assets.join("test/anomaly");

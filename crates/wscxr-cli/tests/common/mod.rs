@@ -1,0 +1,45 @@
+//! What the program's end-to-end tests share: the checkout, running `wscxr`, a small real
+//! detector.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use wscxr::burn::prelude::Device;
+use wscxr::{Detector, TrainingSet, Wscxr, WscxrConfig, list_images};
+
+/// The workspace root.
+pub fn checkout() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Runs the built `wscxr` with `args`.
+pub fn wscxr(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_wscxr"))
+        .args(args)
+        .output()
+        .expect("the wscxr binary runs")
+}
+
+/// A small real detector (128 px input, a 4x4 grid, 2 epochs, 8 normal + 2 abnormal bundled
+/// X-rays), saved as `dir/d.wscxr`.
+pub fn small_detector(dir: &Path) -> (Detector, PathBuf) {
+    let assets = checkout().join("assets/quickstart");
+    let mut config = WscxrConfig {
+        image_size: 128,
+        weights: Some(checkout().join(wscxr::BUNDLED_XCEPTION)),
+        ..WscxrConfig::default()
+    };
+    config.train.epochs = 2;
+    let training = TrainingSet::new(
+        list_images(assets.join("train/normal")).unwrap()[..8].to_vec(),
+        list_images(assets.join("train/anomaly")).unwrap()[..2].to_vec(),
+    );
+    let detector = Wscxr::new(config)
+        .unwrap()
+        .fit(&training, &Device::flex())
+        .unwrap();
+    let file = dir.join("d.wscxr");
+    detector.save(&file).unwrap();
+    (detector, file)
+}
