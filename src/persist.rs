@@ -45,7 +45,9 @@ const MAX_WIDTH: usize = 1 << 16;
 /// What a burnpack record may add to its tensors' bytes (names, shapes, alignment).
 const MAX_RECORD_OVERHEAD: u64 = 1 << 20;
 /// The largest embedded weights file accepted (the DenseNet-121 ONNX file is 32 MB).
-const MAX_EMBEDDED_WEIGHTS: u64 = 1 << 30;
+const MAX_EMBEDDED_WEIGHTS: u64 = crate::weights::MAX_WEIGHTS_BYTES;
+/// The largest payload accepted: a normal bank of a million 1,024-wide rows.
+const MAX_PAYLOAD: u64 = 1 << 32;
 
 /// Weights stored in the detector file itself.
 #[derive(Serialize, Deserialize)]
@@ -77,13 +79,38 @@ impl Detector {
     /// flushed to disk and renamed over `path`, so a crash leaves the old file or the new one.
     /// The backbone weights are referred to by their SHA-256 (see [`Detector::load`]).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), WscxrError> {
-        self.write(path.as_ref(), false)
+        self.write(path.as_ref(), false)?;
+        // A loaded detector finds its weights by hash in the weights store only: keep a weights
+        // file it was fitted from there. Best effort: the file just written is complete either
+        // way, and a load without the weights says which hash is missing.
+        if self.backbone.path().is_some()
+            && let Ok(store) = WeightsStore::from_env()
+        {
+            let _ = self.store_weights(&store);
+        }
+        Ok(())
     }
 
     /// [`Detector::save`], with the backbone weights stored in the file too (tens of megabytes),
     /// so that it loads on a machine that has never seen them.
     pub fn save_with_weights(&self, path: impl AsRef<Path>) -> Result<(), WscxrError> {
         self.write(path.as_ref(), true)
+    }
+
+    /// Puts this detector's backbone weights into `store` under their SHA-256 (what a
+    /// self-contained detector file needs to be loaded later without its embedded copy); returns
+    /// the stored file. Loading never does this by itself.
+    pub fn store_weights(&self, store: &WeightsStore) -> Result<PathBuf, WscxrError> {
+        let sha256 = self.backbone.weights_sha256();
+        let (format, bytes) = self.backbone.weights_bytes()?;
+        if sha256_hex(&bytes) != sha256 {
+            return Err(WscxrError::invalid(
+                "backbone weights",
+                sha256,
+                "changed since they were loaded: their SHA-256 differs",
+            ));
+        }
+        store.add_bytes(sha256, format, &bytes)
     }
 
     fn write(&self, path: &Path, embed_weights: bool) -> Result<(), WscxrError> {
@@ -109,24 +136,21 @@ impl Detector {
             }
         };
         let (embedded_weights, weights) = if embed_weights {
-            let source = self.backbone.path();
-            let bytes = std::fs::read(source).map_err(|e| WscxrError::Data {
-                path: source.to_path_buf(),
-                reason: format!("cannot read the weights to embed: {e}"),
-            })?;
+            let (format, bytes) = self.backbone.weights_bytes()?;
             if sha256_hex(&bytes) != self.backbone.weights_sha256() {
-                return Err(WscxrError::Data {
-                    path: source.to_path_buf(),
-                    reason: "changed since the detector was fitted: its SHA-256 differs".into(),
-                });
+                return Err(file_error(
+                    "its backbone weights changed since the detector was fitted: their SHA-256 \
+                     differs"
+                        .into(),
+                ));
             }
             let embedded = EmbeddedWeights {
-                format: self.backbone.format().into(),
+                format: format.into(),
                 len: bytes.len() as u64,
             };
             (Some(embedded), bytes)
         } else {
-            (None, Vec::new())
+            (None, Default::default())
         };
         let header = Header {
             config: self.config.clone(),
@@ -160,8 +184,9 @@ impl Detector {
     }
 
     /// Reads a detector written by [`Detector::save`] onto `device`. Its backbone weights are
-    /// found by their SHA-256: the file its configuration names if that still hashes the same,
-    /// else the [`WeightsStore`] of the environment (`WSCXR_WEIGHTS_DIR`, or the user's cache).
+    /// the ones embedded in the file, else found by their SHA-256 in the [`WeightsStore`] of the
+    /// environment (`WSCXR_WEIGHTS_DIR`, or the user's cache), where saving put them; loading
+    /// writes nothing.
     pub fn load(path: impl AsRef<Path>, device: &Device) -> Result<Self, WscxrError> {
         Self::load_with(path, &WeightsStore::from_env()?, device)
     }
@@ -178,16 +203,22 @@ impl Detector {
             reason,
         };
         let (header, payload, weights) = read_file(path).map_err(file_error)?;
-        if let (Some(embedded), Some(bytes)) = (&header.embedded_weights, weights) {
-            if sha256_hex(&bytes) != header.weights_sha256 {
-                return Err(file_error(
-                    "its embedded weights do not hash to the SHA-256 it names".into(),
-                ));
+        // Embedded weights are used from memory: loading writes nothing anywhere (see
+        // `Detector::store_weights` to keep them).
+        let backbone = match (&header.embedded_weights, weights) {
+            (Some(embedded), Some(bytes)) => LoadedBackbone::from_memory(
+                &header.config,
+                path,
+                &embedded.format,
+                bytes,
+                &header.weights_sha256,
+                device,
+            )
+            .map_err(|e| file_error(format!("its embedded weights: {e}")))?,
+            _ => {
+                LoadedBackbone::load_by_hash(&header.config, &header.weights_sha256, store, device)?
             }
-            store.add_bytes(&header.weights_sha256, &embedded.format, &bytes)?;
-        }
-        let backbone =
-            LoadedBackbone::load_by_hash(&header.config, &header.weights_sha256, store, device)?;
+        };
         let weights_sha256 = backbone.weights_sha256();
         if weights_sha256 != header.weights_sha256 {
             return Err(file_error(format!(
@@ -330,6 +361,13 @@ fn read_file(path: &Path) -> Result<FileParts, String> {
             "corrupted: header length {header_len} exceeds the limit of {MAX_HEADER} bytes"
         ));
     }
+    // The format's largest file, checked before anything is allocated from the file's length.
+    let max_len = PREFIX_LEN + MAX_HEADER + MAX_PAYLOAD + MAX_EMBEDDED_WEIGHTS + CHECKSUM_LEN;
+    if file_len > max_len {
+        return Err(format!(
+            "{file_len} bytes: larger than any detector file can be ({max_len})"
+        ));
+    }
     let body_len = file_len
         .checked_sub(PREFIX_LEN + header_len + CHECKSUM_LEN)
         .ok_or("truncated: shorter than its header says")?;
@@ -352,7 +390,7 @@ fn read_file(path: &Path) -> Result<FileParts, String> {
     if hasher.finalize().as_slice() != checksum {
         return Err("corrupted: the contents do not match their checksum".into());
     }
-    let (header_bytes, rest) = body.split_at(header_len as usize);
+    let header_bytes = &body[..header_len as usize];
     let header: Header =
         serde_json::from_slice(header_bytes).map_err(|e| format!("corrupted header: {e}"))?;
     let weights_len = match &header.embedded_weights {
@@ -374,9 +412,19 @@ fn read_file(path: &Path) -> Result<FileParts, String> {
         .checked_sub(weights_len)
         .ok_or("truncated: shorter than its embedded weights")?;
     check_header(&header, payload_len)?;
-    let (payload, weights) = rest.split_at(payload_len as usize);
-    let weights = header.embedded_weights.as_ref().map(|_| weights.to_vec());
-    Ok((header, payload.to_vec(), weights))
+    // Offsets in `rest`, which starts right after the prefix.
+    let payload_start = header_len as usize;
+    let weights_start = payload_start + payload_len as usize;
+    let payload = rest[payload_start..weights_start].to_vec();
+    // The weights are moved to the front of the buffer they were read into, not copied into a
+    // second one: loading a self-contained file holds it about once, not twice.
+    let weights = header.embedded_weights.as_ref().map(|_| {
+        let mut weights = rest;
+        weights.truncate(weights_start + weights_len as usize);
+        weights.drain(..weights_start);
+        weights
+    });
+    Ok((header, payload, weights))
 }
 
 /// Fills as much of `buf` as the file has.

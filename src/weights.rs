@@ -1,7 +1,9 @@
 //! The frozen backbone of a fit, loaded from its weights file and known by that file's hash, and
 //! the folder where weights are kept by hash so that a detector file finds them on any machine.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use burn::prelude::*;
 use wscxr_backbone::{Backbone, Network, Xray};
@@ -9,7 +11,7 @@ use wscxr_bank::PatchFeatures;
 
 use crate::cache::{FeatureCache, extract_features};
 use crate::config::WscxrConfig;
-use crate::data::file_sha256;
+use crate::data::{file_sha256, sha256_hex};
 use crate::{BUNDLED_XCEPTION, WscxrError};
 
 /// SHA-256 of the bundled Xception record, [`BUNDLED_XCEPTION`].
@@ -147,13 +149,90 @@ fn weights_format(path: &Path) -> &'static str {
     if is_onnx(path) { "onnx" } else { "bpk" }
 }
 
+/// A weights file's bytes: a regular file of at most [`MAX_WEIGHTS_BYTES`], read once.
+fn read_weights_file(path: &Path) -> Result<Vec<u8>, WscxrError> {
+    let error = |reason: String| WscxrError::Data {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let file = std::fs::File::open(path).map_err(|e| error(e.to_string()))?;
+    let metadata = file.metadata().map_err(|e| error(e.to_string()))?;
+    if !metadata.is_file() {
+        return Err(error("not a regular file".into()));
+    }
+    if metadata.len() > MAX_WEIGHTS_BYTES {
+        return Err(error(format!(
+            "{} bytes: weights files are at most {MAX_WEIGHTS_BYTES}",
+            metadata.len()
+        )));
+    }
+    let mut bytes = Vec::with_capacity(metadata.len() as usize);
+    // Bounded again while reading: the file may grow after its size was read.
+    file.take(MAX_WEIGHTS_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| error(e.to_string()))?;
+    if bytes.len() as u64 > MAX_WEIGHTS_BYTES {
+        return Err(error(
+            "grew past the weights size limit while being read".into(),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Hashes `bytes`, checks them against `expected`, and parses them as `format` weights of the
+/// configured network.
+fn parse_weights(
+    config: &WscxrConfig,
+    label: &Path,
+    format: &str,
+    bytes: &[u8],
+    expected: Option<&str>,
+    device: &Device,
+) -> Result<(Backbone, String), WscxrError> {
+    let sha256 = sha256_hex(bytes);
+    if let Some(expected) = expected
+        && sha256 != expected
+    {
+        return Err(WscxrError::Data {
+            path: label.to_path_buf(),
+            reason: format!(
+                "hashes to {sha256}, not the {expected} asked for: the weights changed or are \
+                 damaged"
+            ),
+        });
+    }
+    let backbone = if format == "onnx" {
+        Backbone::from_onnx_bytes(config.backbone, label, bytes, device)?
+    } else {
+        Backbone::from_record_bytes(config.backbone, label, bytes.to_vec(), device)?
+    };
+    Ok((backbone, sha256))
+}
+
+/// The largest weights file read (the DenseNet-121 ONNX file is 32 MB).
+pub const MAX_WEIGHTS_BYTES: u64 = 1 << 30;
+
+/// Where a backbone's weights came from.
+#[derive(Debug, Clone)]
+enum WeightsSource {
+    /// A weights file.
+    File(PathBuf),
+    /// Bytes embedded in a detector file, kept so that the detector can be saved with them or
+    /// its weights stored on request.
+    Memory {
+        format: &'static str,
+        bytes: Arc<Vec<u8>>,
+    },
+}
+
 /// A backbone together with the SHA-256 of the weights it was loaded from: the identity that ties
-/// cached features and saved detectors to exactly those weights.
+/// cached features and saved detectors to exactly those weights. The weights are read once, and
+/// the hash is of the bytes that were parsed.
 #[derive(Debug, Clone)]
 pub struct LoadedBackbone {
     backbone: Backbone,
     weights_sha256: String,
-    path: PathBuf,
+    source: WeightsSource,
 }
 
 impl LoadedBackbone {
@@ -161,41 +240,33 @@ impl LoadedBackbone {
     /// record), or the bundled Xception record from the [`WeightsStore`] of the environment when
     /// none is given.
     pub fn load(config: &WscxrConfig, device: &Device) -> Result<Self, WscxrError> {
-        let (path, sha256) = match &config.weights {
-            Some(path) => (path.clone(), file_sha256(path)?),
-            None if config.backbone == Network::Xception => (
-                WeightsStore::from_env()?.bundled_xception()?,
-                BUNDLED_XCEPTION_SHA256.to_string(),
-            ),
-            None => {
-                return Err(WscxrError::invalid(
-                    "weights",
-                    "none",
-                    format!(
-                        "only Xception's weights are bundled, not {}'s",
-                        config.backbone
-                    ),
-                ));
+        match &config.weights {
+            Some(path) => Self::load_file(config, path, None, device),
+            None if config.backbone == Network::Xception => {
+                let path = WeightsStore::from_env()?.bundled_xception()?;
+                Self::load_file(config, &path, Some(BUNDLED_XCEPTION_SHA256), device)
             }
-        };
-        Self::load_file(config, &path, sha256, device)
+            None => Err(WscxrError::invalid(
+                "weights",
+                "none",
+                format!(
+                    "only Xception's weights are bundled, not {}'s",
+                    config.backbone
+                ),
+            )),
+        }
     }
 
-    /// Loads the backbone whose weights hash to `sha256`: the configured file if it still has
-    /// that hash, else the file of that hash in `store` (or the bundled record, when that is the
-    /// one asked for). What a saved detector does, so that it loads on another machine.
+    /// Loads the backbone whose weights hash to `sha256` from `store` (or the bundled record,
+    /// when that is the one asked for). What a saved detector does: it names its weights by hash
+    /// only, never by a path its file could point anywhere. The bytes parsed are the bytes
+    /// hashed: a file that changed is an error naming it.
     pub fn load_by_hash(
         config: &WscxrConfig,
         sha256: &str,
         store: &WeightsStore,
         device: &Device,
     ) -> Result<Self, WscxrError> {
-        if let Some(path) = &config.weights
-            && path.is_file()
-            && file_sha256(path)? == sha256
-        {
-            return Self::load_file(config, path, sha256.to_string(), device);
-        }
         let path = match store.find(sha256)? {
             Some(path) => path,
             None if sha256 == BUNDLED_XCEPTION_SHA256 => store.bundled_xception()?,
@@ -203,47 +274,83 @@ impl LoadedBackbone {
                 return Err(WscxrError::Data {
                     path: store.dir().join(format!("{sha256}.bpk")),
                     reason: format!(
-                        "no {} weights with SHA-256 {sha256} here{}",
-                        config.backbone,
-                        match &config.weights {
-                            Some(p) => format!(" nor at {}", p.display()),
-                            None => String::new(),
-                        }
+                        "no {} weights with SHA-256 {sha256} here: add them with \
+                         `WeightsStore::add` (the detector names its weights by hash only)",
+                        config.backbone
                     ),
                 });
             }
         };
-        Self::load_file(config, &path, sha256.to_string(), device)
+        Self::load_file(config, &path, Some(sha256), device)
     }
 
-    /// Loads `path`, whose contents the caller has already hashed to `weights_sha256` (hashing
-    /// tens of megabytes twice on every load is wasted work).
-    fn load_file(
+    /// Loads weights held in memory (a self-contained detector's): `format` is `onnx` or `bpk`,
+    /// and the bytes must hash to `sha256`. Nothing is written anywhere.
+    pub(crate) fn from_memory(
         config: &WscxrConfig,
-        path: &Path,
-        weights_sha256: String,
+        label: &Path,
+        format: &str,
+        bytes: Vec<u8>,
+        sha256: &str,
         device: &Device,
     ) -> Result<Self, WscxrError> {
-        let backbone = if is_onnx(path) {
-            Backbone::from_onnx(config.backbone, path, device)?
-        } else {
-            Backbone::from_record(config.backbone, path, device)?
+        let format = match format {
+            "onnx" => "onnx",
+            "bpk" => "bpk",
+            other => {
+                return Err(WscxrError::invalid(
+                    "weights format",
+                    other,
+                    "must be onnx or bpk",
+                ));
+            }
         };
+        let bytes = Arc::new(bytes);
+        let (backbone, weights_sha256) =
+            parse_weights(config, label, format, &bytes, Some(sha256), device)?;
         Ok(Self {
             backbone,
             weights_sha256,
-            path: path.to_path_buf(),
+            source: WeightsSource::Memory { format, bytes },
         })
     }
 
-    /// The weights file it was loaded from.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Reads `path` once (a regular file of at most [`MAX_WEIGHTS_BYTES`]), hashes the bytes,
+    /// checks them against `expected` when given, and parses the same bytes.
+    fn load_file(
+        config: &WscxrConfig,
+        path: &Path,
+        expected: Option<&str>,
+        device: &Device,
+    ) -> Result<Self, WscxrError> {
+        let bytes = read_weights_file(path)?;
+        let (backbone, weights_sha256) =
+            parse_weights(config, path, weights_format(path), &bytes, expected, device)?;
+        Ok(Self {
+            backbone,
+            weights_sha256,
+            source: WeightsSource::File(path.to_path_buf()),
+        })
     }
 
-    /// `onnx` or `bpk` (a burn record): how its weights file is read.
-    pub(crate) fn format(&self) -> &'static str {
-        weights_format(&self.path)
+    /// The weights file it was loaded from; `None` when its weights came embedded in a detector
+    /// file.
+    pub fn path(&self) -> Option<&Path> {
+        match &self.source {
+            WeightsSource::File(path) => Some(path),
+            WeightsSource::Memory { .. } => None,
+        }
+    }
+
+    /// `onnx` or `bpk` (a burn record), and the weights' bytes: read again from the file, or
+    /// the embedded ones. The caller checks the hash of what it gets.
+    pub(crate) fn weights_bytes(&self) -> Result<(&'static str, Arc<Vec<u8>>), WscxrError> {
+        match &self.source {
+            WeightsSource::File(path) => {
+                Ok((weights_format(path), Arc::new(read_weights_file(path)?)))
+            }
+            WeightsSource::Memory { format, bytes } => Ok((format, bytes.clone())),
+        }
     }
 
     /// The network and its weights.
@@ -279,5 +386,44 @@ impl LoadedBackbone {
             progress,
         )?;
         Ok(wscxr_bank::patch_features(&maps, &config.patch)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The hash checked is the hash of the bytes handed to the parser: bytes that do not hash to
+    /// what was asked for are refused before parsing, naming the file; bytes that do are parsed
+    /// (and these, not weights, fail there).
+    #[test]
+    fn weights_are_hashed_from_the_bytes_that_are_parsed() {
+        let config = WscxrConfig::default();
+        let device = Device::flex();
+        let label = Path::new("swapped.bpk");
+        let junk = b"not a burn record";
+        let wrong = "0".repeat(64);
+        let error = parse_weights(&config, label, "bpk", junk, Some(&wrong), &device)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("swapped.bpk") && error.contains(&sha256_hex(junk)),
+            "{error}"
+        );
+        let right = sha256_hex(junk);
+        let error = parse_weights(&config, label, "bpk", junk, Some(&right), &device)
+            .unwrap_err()
+            .to_string();
+        assert!(!error.contains("hashes to"), "{error}");
+    }
+
+    #[test]
+    fn weights_files_are_regular_and_bounded() {
+        let dir = std::env::temp_dir();
+        assert!(read_weights_file(&dir).is_err(), "a folder");
+        assert!(
+            read_weights_file(Path::new("/dev/zero")).is_err(),
+            "a device never ends"
+        );
     }
 }

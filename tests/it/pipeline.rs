@@ -348,9 +348,22 @@ fn a_detector_with_embedded_weights_loads_where_no_weights_are() {
     assert_eq!(scores(&loaded, &tests), scores(&detector, &tests));
     assert_eq!(loaded.colour_scale(), detector.colour_scale());
     assert!(
-        empty.find(&sha256).unwrap().is_some(),
-        "the embedded weights were stored by their hash"
+        !empty.dir().exists(),
+        "loading wrote nothing: the embedded weights are used from memory"
     );
+    // A store that cannot be written (its folder would sit under a regular file) does not stop
+    // a self-contained file from loading.
+    let unwritable = WeightsStore::new(plain.join("store"));
+    let again = Detector::load_with(&file, &unwritable, &device).unwrap();
+    assert_eq!(scores(&again, &tests), scores(&detector, &tests));
+    // Stored only when asked, by hash; and saved again with the weights it holds in memory.
+    let stored = loaded.store_weights(&empty).unwrap();
+    assert_eq!(wscxr::file_sha256(&stored).unwrap(), sha256);
+    let resaved = tmp.path().join("resaved.wscxr");
+    loaded.save_with_weights(&resaved).unwrap();
+    let other_empty = WeightsStore::new(tmp.path().join("other-empty"));
+    let reloaded = Detector::load_with(&resaved, &other_empty, &device).unwrap();
+    assert_eq!(scores(&reloaded, &tests), scores(&detector, &tests));
 
     // Embedded weights that do not hash to the SHA-256 the header names: refused.
     let mut bytes = std::fs::read(&file).unwrap();

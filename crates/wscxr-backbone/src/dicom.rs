@@ -9,21 +9,33 @@
 //! 3. the VOI LUT: the first VOI LUT Sequence item when there is one, else the first
 //!    `Window Center` / `Window Width` with its `VOI LUT Function` (LINEAR, LINEAR_EXACT or
 //!    SIGMOID), else a window from the 0.5th to the 99.5th percentile of the modality values;
-//! 4. `MONOCHROME1` inverted, so that bone is bright as in `MONOCHROME2`.
+//! 4. `MONOCHROME1` inverted, so that bone is bright as in `MONOCHROME2`, and so is a
+//!    `Presentation LUT Shape` of INVERSE (the DX IOD pairs INVERSE with MONOCHROME1, both
+//!    meaning one inversion, so the two together invert once).
+//!
+//! What this pipeline cannot follow is refused by name rather than shown wrongly: a malformed
+//! VOI LUT Sequence item, an unknown VOI LUT Function or Presentation LUT Shape, and a
+//! `High Bit` other than `Bits Stored - 1`. Data sets written without the Part 10 preamble and
+//! meta group (implicit VR little endian, explicit VR little or big endian) are read too.
 //!
 //! The result, in [0, 1], is quantised to 8 bits: what a display shows, and what the PNG exports
 //! that chest X-ray datasets (and the method's reference code) are made of hold, so that a DICOM
-//! file gives exactly the features of its 8-bit PNG export. Transfer syntaxes: implicit and explicit VR little endian, explicit VR big endian,
+//! file gives exactly the features of its 8-bit PNG export. Transfer syntaxes: implicit and
+//! explicit VR little endian, explicit VR big endian,
 //! deflated explicit VR little endian, RLE lossless, JPEG baseline, extended and lossless, and
 //! JPEG 2000 (lossless and lossy), all decoded in pure Rust. JPEG-LS, JPEG XL and HTJ2K are not
 //! built in and are refused by name.
 
-use std::io::Read;
+use std::io::{BufReader, Read};
 use std::path::Path;
 use std::sync::Mutex;
 
-use dicom_dictionary_std::tags;
-use dicom_object::{DefaultDicomObject, OpenFileOptions};
+use dicom_dictionary_std::{tags, uids};
+use dicom_object::file::ReadPreamble;
+use dicom_object::{
+    DefaultDicomObject, DicomCollectorOptions, FileMetaTableBuilder, InMemDicomObject,
+    OpenFileOptions,
+};
 use dicom_pixeldata::{ConvertOptions, ModalityLutOption, PixelDecoder, VoiLutFunction};
 use image::{DynamicImage, ImageBuffer, Luma};
 
@@ -42,13 +54,77 @@ const PERCENTILE_WINDOW: (usize, usize) = (5, 995);
 /// itself, bounded by [`MAX_DICOM_PIXELS`], runs in parallel.
 static PARSE: Mutex<()> = Mutex::new(());
 
-/// Whether `path` is a DICOM Part 10 file: 128 bytes of preamble, then `DICM`.
+/// Whether `path` is a DICOM file: a Part 10 file (128 bytes of preamble, then `DICM`), or a
+/// bare data set without that header whose first element is in group 0008, as old archives and
+/// some toolkits write them.
 pub fn is_dicom_file(path: &Path) -> bool {
-    let mut head = [0u8; 132];
+    let mut head = Vec::with_capacity(132);
     std::fs::File::open(path)
-        .and_then(|mut file| file.read_exact(&mut head))
+        .and_then(|file| file.take(132).read_to_end(&mut head))
         .is_ok()
-        && &head[128..] == b"DICM"
+        && (is_part10(&head) || bare_syntax(&head).is_some())
+}
+
+fn is_part10(head: &[u8]) -> bool {
+    head.len() >= 132 && &head[128..132] == b"DICM"
+}
+
+/// Retired from the standard (hence deprecated in dicom-dictionary-std), yet still in archives.
+const EXPLICIT_VR_BIG_ENDIAN: &str = "1.2.840.10008.1.2.2";
+
+/// The transfer syntax of a data set without Part 10 header, told from its first element, which
+/// must be in group 0008 (every image IOD has group 0008 attributes, and nothing sorts before
+/// them once the meta group is gone). Explicit VR shows as two capital letters after the tag;
+/// in implicit VR those bytes are the low half of a length, which two capitals would make over
+/// 16 KiB for an element of short strings. Big endian exists only as explicit VR.
+fn bare_syntax(head: &[u8]) -> Option<&'static str> {
+    if head.len() < 8 {
+        return None;
+    }
+    let explicit = head[4].is_ascii_uppercase() && head[5].is_ascii_uppercase();
+    match (head[0], head[1]) {
+        (0x08, 0x00) if explicit => Some(uids::EXPLICIT_VR_LITTLE_ENDIAN),
+        (0x08, 0x00) => Some(uids::IMPLICIT_VR_LITTLE_ENDIAN),
+        (0x00, 0x08) if explicit => Some(EXPLICIT_VR_BIG_ENDIAN),
+        _ => None,
+    }
+}
+
+/// Opens a Part 10 file, or a bare data set given the meta group it lacks, so that the rest of
+/// the pipeline (the pixel decoder included) sees one kind of object.
+fn open_object(path: &Path) -> Result<DefaultDicomObject, String> {
+    let mut head = Vec::with_capacity(132);
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot open it: {e}"))?;
+    (&file)
+        .take(132)
+        .read_to_end(&mut head)
+        .map_err(|e| format!("cannot read it: {e}"))?;
+    if is_part10(&head) {
+        return OpenFileOptions::new()
+            .open_file(path)
+            .map_err(|e| format!("not a readable DICOM file: {e}"));
+    }
+    let Some(syntax) = bare_syntax(&head) else {
+        return Err("not a DICOM file: no DICM preamble, nor a data set in group 0008".into());
+    };
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot open it: {e}"))?;
+    let mut dataset = InMemDicomObject::new_empty();
+    DicomCollectorOptions::new()
+        .expected_ts(syntax)
+        .read_preamble(ReadPreamble::Never)
+        .from_reader(BufReader::new(file))
+        .read_dataset_to_end(&mut dataset)
+        .map_err(|e| {
+            format!("not a readable DICOM data set (no Part 10 header, read as {syntax}): {e}")
+        })?;
+    dataset
+        .with_meta(
+            FileMetaTableBuilder::new()
+                .transfer_syntax(syntax)
+                .media_storage_sop_class_uid(uids::SECONDARY_CAPTURE_IMAGE_STORAGE)
+                .media_storage_sop_instance_uid("2.25.0"),
+        )
+        .map_err(|e| format!("DICOM data set without Part 10 header: {e}"))
 }
 
 /// Reads a single-frame grayscale DICOM file into an 8-bit gray image of display values.
@@ -74,9 +150,7 @@ pub(crate) fn read_dicom(path: &Path) -> Result<DynamicImage, BackboneError> {
         let _one_at_a_time = PARSE
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        OpenFileOptions::new()
-            .open_file(path)
-            .map_err(|e| error(format!("not a readable DICOM file: {e}")))?
+        open_object(path).map_err(error)?
     };
     let image = Attributes::read(&object).map_err(error)?;
     let syntax = object
@@ -119,45 +193,62 @@ pub(crate) fn read_dicom(path: &Path) -> Result<DynamicImage, BackboneError> {
         .map(|&v| image.stored_value(v) as f64 * rescale.0 + rescale.1)
         .collect();
 
-    let voi_luts = decoded
-        .voi_lut_sequence()
-        .map_err(|e| error(format!("bad VOI LUT Sequence: {e}")))?;
+    let voi_lut = match voi_lut_item(&object).map_err(error)? {
+        Some(lut) => Some(lut),
+        // Enhanced objects keep their VOI LUT in the functional groups, which dicom-pixeldata
+        // reads.
+        None => decoded
+            .voi_lut_sequence()
+            .map_err(|e| error(format!("bad VOI LUT Sequence: {e}")))?
+            .and_then(<[_]>::first)
+            .map(|lut| VoiLut {
+                first: lut.min_pixel_value as i64,
+                bits: lut.bits_stored as u32,
+                data: lut.data.clone(),
+            }),
+    };
     let windows = decoded
         .window()
         .map_err(|e| error(format!("bad window attributes: {e}")))?;
-    let mut display: Vec<f64> = if let Some(lut) = voi_luts.and_then(<[_]>::first) {
-        if lut.data.is_empty() || lut.bits_stored == 0 || lut.bits_stored > 16 {
+    let mut display: Vec<f64> = if let Some(lut) = voi_lut {
+        if lut.data.is_empty() || !(1..=16).contains(&lut.bits) {
             return Err(error(format!(
                 "VOI LUT of {} entries and {} bits",
                 lut.data.len(),
-                lut.bits_stored
+                lut.bits
             )));
         }
-        let top = ((1u32 << lut.bits_stored) - 1) as f64;
+        let top = ((1u32 << lut.effective_bits()) - 1) as f64;
         let last = lut.data.len() as i64 - 1;
         modality
             .iter()
             .map(|&m| {
-                let index = (m.round() as i64 - lut.min_pixel_value as i64).clamp(0, last);
+                let index = (m.round() as i64 - lut.first).clamp(0, last);
                 (lut.data[index as usize] as f64 / top).min(1.0)
             })
             .collect()
     } else if let Some(window) = windows.and_then(<[_]>::first) {
-        let function = decoded
-            .voi_lut_function()
-            .map_err(|e| error(format!("bad VOI LUT Function: {e}")))?
-            .and_then(<[_]>::first)
-            .copied()
-            .unwrap_or_default();
-        let (center, width) = (window.center, window.width);
-        let least = if function == VoiLutFunction::Linear {
-            1.0
-        } else {
-            0.0
+        let function = match image.voi_function {
+            Some(function) => function,
+            None => decoded
+                .voi_lut_function()
+                .map_err(|e| error(format!("bad VOI LUT Function: {e}")))?
+                .and_then(<[_]>::first)
+                .copied()
+                .unwrap_or_default(),
         };
-        if !(center.is_finite() && width.is_finite() && width > least) {
+        let (center, width) = (window.center, window.width);
+        // PS3.3 C.11.2.1.2.1: LINEAR needs a width of at least 1 (1 is a threshold);
+        // C.11.2.1.3: LINEAR_EXACT and SIGMOID any positive width.
+        let legal = if function == VoiLutFunction::Linear {
+            width >= 1.0
+        } else {
+            width > 0.0
+        };
+        if !(center.is_finite() && width.is_finite() && legal) {
             return Err(error(format!(
-                "window centre {center} and width {width}: the width must exceed {least}"
+                "window centre {center} and width {width}: the width must be at least 1 for \
+                 LINEAR, above 0 otherwise"
             )));
         }
         modality
@@ -167,7 +258,7 @@ pub(crate) fn read_dicom(path: &Path) -> Result<DynamicImage, BackboneError> {
     } else {
         percentile_window(&modality)
     };
-    if image.monochrome1 {
+    if image.monochrome1 || image.inverse {
         display.iter_mut().for_each(|v| *v = 1.0 - *v);
     }
     let gray: Vec<u8> = display
@@ -186,6 +277,10 @@ struct Attributes {
     bits_stored: u32,
     signed: bool,
     monochrome1: bool,
+    /// Presentation LUT Shape INVERSE.
+    inverse: bool,
+    /// The VOI LUT Function at the top level, when there is one.
+    voi_function: Option<VoiLutFunction>,
 }
 
 impl Attributes {
@@ -242,6 +337,45 @@ impl Attributes {
                 "{stored} bits stored in {allocated} allocated: 8 or 16 bits allocated are read"
             ));
         }
+        let high_bit = int(tags::HIGH_BIT, "High Bit")?.unwrap_or(stored - 1);
+        if high_bit != stored - 1 {
+            return Err(format!(
+                "High Bit {high_bit} with {stored} bits stored: only stored values that end at \
+                 bit Bits Stored - 1 are read"
+            ));
+        }
+        let text = |tag, name: &str| -> Result<Option<String>, String> {
+            match object.get(tag) {
+                None => Ok(None),
+                Some(element) => element
+                    .to_str()
+                    .map(|s| Some(s.trim_matches(['\0', ' ']).to_string()))
+                    .map_err(|e| format!("bad {name}: {e}")),
+            }
+        };
+        let inverse = match text(tags::PRESENTATION_LUT_SHAPE, "Presentation LUT Shape")?.as_deref()
+        {
+            None | Some("IDENTITY") => false,
+            Some("INVERSE") => true,
+            Some(other) => {
+                return Err(format!(
+                    "Presentation LUT Shape {other:?}: only IDENTITY and INVERSE are defined"
+                ));
+            }
+        };
+        // dicom-pixeldata reads an unknown function as LINEAR; a SIGMOID-like curve shown as
+        // a straight line would be a silently different image.
+        let voi_function = match text(tags::VOILUT_FUNCTION, "VOI LUT Function")?.as_deref() {
+            None => None,
+            Some("LINEAR") => Some(VoiLutFunction::Linear),
+            Some("LINEAR_EXACT") => Some(VoiLutFunction::LinearExact),
+            Some("SIGMOID") => Some(VoiLutFunction::Sigmoid),
+            Some(other) => {
+                return Err(format!(
+                    "VOI LUT Function {other:?}: only LINEAR, LINEAR_EXACT and SIGMOID are read"
+                ));
+            }
+        };
         if object.get(tags::MODALITY_LUT_SEQUENCE).is_some() {
             return Err(
                 "has a Modality LUT Sequence, which is not applied here: only rescale slope \
@@ -255,6 +389,8 @@ impl Attributes {
             bits_stored: stored as u32,
             signed: int(tags::PIXEL_REPRESENTATION, "Pixel Representation")?.unwrap_or(0) == 1,
             monochrome1: photometric == "MONOCHROME1",
+            inverse,
+            voi_function,
         })
     }
 
@@ -270,9 +406,91 @@ impl Attributes {
     }
 }
 
+/// A VOI LUT: the modality value `first` maps to `data[0]`.
+struct VoiLut {
+    first: i64,
+    /// The entry depth its LUT Descriptor declares.
+    bits: u32,
+    data: Vec<u16>,
+}
+
+impl VoiLut {
+    /// The depth its entries actually span, which scales them to [0, 1]. Some CR devices
+    /// declare 16 bits for 12-bit entries, which at face value would show a nearly black image;
+    /// like dicom-pixeldata, the declared depth still wins when the data exceeds it or is all
+    /// zero.
+    fn effective_bits(&self) -> u32 {
+        let max = self.data.iter().copied().max().unwrap_or(0);
+        let used = u16::BITS - max.leading_zeros();
+        if used == 0 || used > self.bits {
+            self.bits
+        } else {
+            used
+        }
+    }
+}
+
+/// The first item of the top-level VOI LUT Sequence. dicom-pixeldata drops a sequence whose
+/// item it cannot parse, which would quietly show the file through its window or the
+/// percentile window instead: here any defect is an error.
+fn voi_lut_item(object: &DefaultDicomObject) -> Result<Option<VoiLut>, String> {
+    let Some(sequence) = object.get(tags::VOILUT_SEQUENCE) else {
+        return Ok(None);
+    };
+    let bad = |what: String| format!("bad VOI LUT Sequence: {what}");
+    let item = sequence
+        .items()
+        .ok_or_else(|| bad("not a sequence".into()))?
+        .first()
+        .ok_or_else(|| bad("no item".into()))?;
+    let descriptor = item
+        .get(tags::LUT_DESCRIPTOR)
+        .ok_or_else(|| bad("no LUT Descriptor".into()))?
+        .to_multi_int::<i64>()
+        .map_err(|e| bad(format!("LUT Descriptor: {e}")))?;
+    let &[entries, first, bits] = descriptor.as_slice() else {
+        return Err(bad(format!(
+            "LUT Descriptor of {} values, not 3",
+            descriptor.len()
+        )));
+    };
+    // PS3.3 C.11.2.1.1: 0 entries stands for 2^16.
+    let entries = if entries == 0 { 1 << 16 } else { entries };
+    if !(1..=1 << 16).contains(&entries) || !(8..=16).contains(&bits) {
+        return Err(bad(format!(
+            "LUT Descriptor ({entries}, {first}, {bits}): 1 to 65536 entries of 8 to 16 bits \
+             expected"
+        )));
+    }
+    let data = item
+        .get(tags::LUT_DATA)
+        .ok_or_else(|| bad("no LUT Data".into()))?
+        .to_multi_int::<u16>()
+        .map_err(|e| bad(format!("LUT Data: {e}")))?;
+    if data.len() as i64 != entries {
+        return Err(bad(format!(
+            "LUT Data of {} entries, its descriptor says {entries}",
+            data.len()
+        )));
+    }
+    Ok(Some(VoiLut {
+        first,
+        bits: bits as u32,
+        data,
+    }))
+}
+
 /// One value through a window (PS3.3 C.11.2.1.2/3), to [0, 1].
 fn window_value(x: f64, center: f64, width: f64, function: VoiLutFunction) -> f64 {
     match function {
+        // Width 1 is a threshold; the general formula would divide by zero.
+        VoiLutFunction::Linear if width <= 1.0 => {
+            if x <= center - 0.5 {
+                0.0
+            } else {
+                1.0
+            }
+        }
         VoiLutFunction::Linear => {
             let (c, w) = (center - 0.5, width - 1.0);
             ((x - c) / w + 0.5).clamp(0.0, 1.0)
@@ -323,6 +541,25 @@ mod tests {
     }
 
     #[test]
+    fn a_linear_window_of_width_one_is_a_threshold() {
+        let f = |x| window_value(x, 100.0, 1.0, VoiLutFunction::Linear);
+        assert_eq!((f(99.0), f(99.5), f(99.6), f(100.0)), (0.0, 0.0, 1.0, 1.0));
+    }
+
+    #[test]
+    fn a_voi_lut_is_scaled_by_the_depth_its_entries_span() {
+        let lut = |bits, data: Vec<u16>| VoiLut {
+            first: 0,
+            bits,
+            data,
+        };
+        assert_eq!(lut(16, vec![0, 2000, 4095]).effective_bits(), 12);
+        assert_eq!(lut(8, vec![0, 255]).effective_bits(), 8);
+        assert_eq!(lut(12, vec![0, 0]).effective_bits(), 12);
+        assert_eq!(lut(12, vec![0, 65535]).effective_bits(), 12);
+    }
+
+    #[test]
     fn percentile_window_ignores_a_few_extreme_pixels() {
         let mut values: Vec<f64> = (0..1000).map(|i| 100.0 + (i % 100) as f64).collect();
         values[0] = -30000.0;
@@ -343,6 +580,8 @@ mod tests {
             bits_stored: 12,
             signed: false,
             monochrome1: false,
+            inverse: false,
+            voi_function: None,
         };
         assert_eq!(unsigned.stored_value(0xF_0FFF), 0x0FFF);
         let signed = Attributes {

@@ -9,7 +9,7 @@ use burn::tensor::DType;
 use serde::{Deserialize, Serialize};
 
 use crate::backbone::{Backbone, Model};
-use crate::weights::{NamedTensor, apply_named, read_onnx};
+use crate::weights::{NamedTensor, apply_named, read_onnx, read_onnx_bytes};
 use crate::{BackboneError, Network};
 
 /// Storage precision of a burn record written by [`Backbone::save_record`].
@@ -38,6 +38,27 @@ impl Backbone {
     ) -> Result<Self, BackboneError> {
         let path = path.as_ref();
         let tensors = read_onnx(path, |name| network.module_path(name).is_some())?;
+        Self::from_onnx_tensors(network, path, tensors, device)
+    }
+
+    /// [`Backbone::from_onnx`] from the file's bytes, already in memory (read once, so that the
+    /// bytes a caller hashed are the bytes that are parsed); `label` names them in errors.
+    pub fn from_onnx_bytes(
+        network: Network,
+        label: &Path,
+        bytes: &[u8],
+        device: &Device,
+    ) -> Result<Self, BackboneError> {
+        let tensors = read_onnx_bytes(label, bytes, |name| network.module_path(name).is_some())?;
+        Self::from_onnx_tensors(network, label, tensors, device)
+    }
+
+    fn from_onnx_tensors(
+        network: Network,
+        path: &Path,
+        tensors: Vec<NamedTensor>,
+        device: &Device,
+    ) -> Result<Self, BackboneError> {
         let mut mapped = Vec::with_capacity(tensors.len());
         let mut file_names = HashMap::new();
         for tensor in tensors {
@@ -88,13 +109,33 @@ impl Backbone {
                 source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
             });
         }
+        let store = BurnpackStore::from_file(path).auto_extension(false);
+        Self::from_store(network, path, store, device)
+    }
+
+    /// [`Backbone::from_record`] from the record's bytes, already in memory (read once, so that
+    /// the bytes a caller hashed are the bytes that are parsed); `label` names them in errors.
+    pub fn from_record_bytes(
+        network: Network,
+        label: &Path,
+        bytes: Vec<u8>,
+        device: &Device,
+    ) -> Result<Self, BackboneError> {
+        let store = BurnpackStore::from_bytes(Some(burn::tensor::Bytes::from_bytes_vec(bytes)));
+        Self::from_store(network, label, store, device)
+    }
+
+    fn from_store(
+        network: Network,
+        path: &Path,
+        store: BurnpackStore,
+        device: &Device,
+    ) -> Result<Self, BackboneError> {
         let record_error = |reason: String| BackboneError::Record {
             path: path.to_path_buf(),
             reason,
         };
-        let mut store = BurnpackStore::from_file(path)
-            .auto_extension(false)
-            .with_from_adapter(FloatCastAdapter::to(DType::F32));
+        let mut store = store.with_from_adapter(FloatCastAdapter::to(DType::F32));
         let mut model = Model::new(network, device);
         let result = match &mut model {
             Model::DenseNet121(m) => m.as_mut().load_from(&mut store),

@@ -209,8 +209,17 @@ pub(crate) fn read_onnx(
         path: path.to_path_buf(),
         source,
     })?;
-    let model = check_top_level_lengths(&bytes)
-        .and_then(|()| ModelProto::parse_from_bytes(&bytes).map_err(|e| e.to_string()))
+    read_onnx_bytes(path, &bytes, is_parameter_name)
+}
+
+/// [`read_onnx`] of a file's bytes already in memory; `path` names them in errors.
+pub(crate) fn read_onnx_bytes(
+    path: &Path,
+    bytes: &[u8],
+    is_parameter_name: impl Fn(&str) -> bool,
+) -> Result<Vec<NamedTensor>, BackboneError> {
+    let model = check_top_level_lengths(bytes)
+        .and_then(|()| ModelProto::parse_from_bytes(bytes).map_err(|e| e.to_string()))
         .map_err(|e| BackboneError::WeightsFormat {
             path: path.to_path_buf(),
             reason: format!("not an ONNX model, or a truncated one ({e})"),

@@ -70,7 +70,8 @@ impl Radiograph {
         }
     }
 
-    /// Reads an image file: DICOM (recognised by its `DICM` preamble, whatever the file's name;
+    /// Reads an image file: DICOM (recognised by its `DICM` preamble, or as a data set without
+    /// that Part 10 header, whatever the file's name;
     /// see the [module](crate::dicom) notes on how its values are read), else PNG or JPEG by
     /// content. The name is the path.
     pub fn read(path: &Path) -> Result<Self, BackboneError> {

@@ -40,6 +40,11 @@ pub struct Args {
     /// over the heatmaps of the images they name.
     #[arg(long, requires = "heatmaps")]
     boxes: Option<PathBuf>,
+    /// Put the detector's backbone weights into the weights folder (`$WSCXR_WEIGHTS_DIR`, else
+    /// the user's cache), so that a self-contained detector's weights stay on this machine.
+    /// Loading alone writes nothing.
+    #[arg(long)]
+    store_weights: bool,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -131,6 +136,13 @@ pub fn run(args: &Args) -> Result<(), String> {
             .map_err(|e| format!("--csv: {e}"))?;
     }
     let detector = Detector::load(&args.detector, &device).map_err(|e| e.to_string())?;
+    if args.store_weights {
+        let store = wscxr::WeightsStore::from_env().map_err(|e| format!("--store-weights: {e}"))?;
+        let stored = detector
+            .store_weights(&store)
+            .map_err(|e| format!("--store-weights: {e}"))?;
+        tracing::info!(weights = %stored.display(), "stored the backbone weights");
+    }
     tracing::info!(images = paths.len(), shard = ?args.shard, "scoring");
     let mut bars = Bars::new(args.quiet);
     let mut write = |image: &ScoredImage, heatmap: Option<&Path>| {
