@@ -175,15 +175,21 @@ impl Detector {
         Ok(scored)
     }
 
-    /// Scores X-rays a chunk at a time and hands each result to `sink` in input order, so that
-    /// memory stays constant however many images there are (features of one chunk of
-    /// [`SCORING_CHUNK`] images at a time). An error from `sink` stops scoring.
-    pub fn score_each(
+    /// Scores X-rays (the inputs [`Detector::score`] takes) a chunk at a time and hands each
+    /// result to `sink` in input order, so that memory stays constant however many images there
+    /// are (features of one chunk of [`SCORING_CHUNK`] images at a time; the X-rays themselves
+    /// are paths or shared radiographs). An error from `sink` stops scoring.
+    pub fn score_each<I>(
         &self,
-        paths: &[Xray],
+        images: I,
         observer: &mut dyn Observer,
         mut sink: impl FnMut(ScoredImage) -> Result<(), WscxrError>,
-    ) -> Result<(), WscxrError> {
+    ) -> Result<(), WscxrError>
+    where
+        I: IntoIterator,
+        I::Item: Into<Xray>,
+    {
+        let paths: Vec<Xray> = images.into_iter().map(Into::into).collect();
         let total = paths.len();
         for (c, chunk) in paths.chunks(SCORING_CHUNK).enumerate() {
             let offset = c * SCORING_CHUNK;

@@ -60,8 +60,9 @@ impl std::fmt::Display for Stage {
 }
 
 /// Receives a fit's or a scoring run's progress. Both methods do nothing by default, so an
-/// implementation overrides only what it needs.
-pub trait Observer {
+/// implementation overrides only what it needs. Observers are `Send`, so that a builder holding
+/// one, or a fit that reports to one, can move to another thread.
+pub trait Observer: Send {
     /// `done` of `total` units of `stage` are finished.
     fn progress(&mut self, stage: Stage, done: usize, total: usize) {
         let _ = (stage, done, total);

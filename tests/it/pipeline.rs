@@ -440,3 +440,37 @@ fn bad_calibration_is_refused_before_any_image_is_read() {
         );
     }
 }
+
+/// A builder holding an observer, and a fitted detector, can move to another thread (a service
+/// fits or scores off its request thread).
+#[test]
+fn builders_with_observers_and_detectors_are_send() {
+    fn send<T: Send>(_: &T) {}
+    let mut recorder = Recorder {
+        stages: Vec::new(),
+        epochs: Vec::new(),
+        stop_after: usize::MAX,
+    };
+    let builder = Wscxr::new(small_config()).unwrap().observer(&mut recorder);
+    send(&builder);
+    let (normals, abnormals, tests) = data();
+    let training = TrainingSet::new(normals, abnormals);
+    let detector = std::thread::scope(|scope| {
+        scope
+            .spawn(move || builder.fit(&training, &Device::flex()))
+            .join()
+            .unwrap()
+    })
+    .unwrap();
+    send(&detector);
+    assert_eq!(recorder.stages.first(), Some(&Stage::NormalFeatures));
+    // score_each takes what score takes: here the paths themselves, not a slice of Xray.
+    let mut each = Vec::new();
+    detector
+        .score_each(&tests, &mut (), |image| {
+            each.push(image.score);
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(each, scores(&detector, &tests));
+}

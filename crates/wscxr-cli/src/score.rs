@@ -154,7 +154,7 @@ pub fn run(args: &Args) -> Result<(), String> {
     };
     if args.heatmaps.is_none() && args.maps.is_none() {
         detector
-            .score_each(&Xray::files(paths), &mut bars, |image| write(&image, None))
+            .score_each(paths, &mut bars, |image| write(&image, None))
             .map_err(|e| e.to_string())?;
     } else {
         for (g, group) in paths.chunks(HEATMAP_GROUP).enumerate() {
