@@ -391,3 +391,56 @@ fn damaged_cache_entries_are_recomputed_not_trusted() {
     }
     assert_eq!(entries(tmp.path()), files, "no stray temporary files");
 }
+
+/// A loaded detector names its weights by hash only: a header whose `config.weights` points at a
+/// file elsewhere (here, the right weights, outside the store) does not make the loader open it.
+/// And a file larger than the format's largest is refused before anything is allocated for it.
+#[test]
+fn loading_never_follows_a_weights_path_nor_reads_an_oversized_file() {
+    let device = Device::flex();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    // Weights of their own hash (the bundled ones in full precision), so that the bundled
+    // record cannot stand in for them.
+    let weights = dir.join("elsewhere.bpk");
+    wscxr::backbone::Backbone::from_record(
+        wscxr::backbone::Network::Xception,
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(wscxr::BUNDLED_XCEPTION),
+        &device,
+    )
+    .unwrap()
+    .save_record(&weights, wscxr::backbone::Precision::Full)
+    .unwrap();
+    let sha256 = file_sha256(&weights).unwrap();
+    let config = WscxrConfig {
+        weights: Some(weights.clone()),
+        ..small_config()
+    };
+    let detector = fit(&normals(4), &[], &config, &device).unwrap();
+    let file = dir.join("d.wscxr");
+    detector.save(&file).unwrap();
+    let empty = wscxr::WeightsStore::new(dir.join("empty-store"));
+    let err = Detector::load_with(&file, &empty, &device)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&sha256),
+        "named by hash, not found by path: {err}"
+    );
+
+    // Prefix of a real file, then a length past the format's largest: refused at once. The
+    // file is sparse, so it takes no disk space.
+    let bytes = std::fs::read(&file).unwrap();
+    let huge = dir.join("huge.wscxr");
+    std::fs::write(&huge, &bytes[..20]).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&huge)
+        .unwrap()
+        .set_len(6 << 30)
+        .unwrap();
+    let err = Detector::load_with(&huge, &empty, &device)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("larger than any detector file"), "{err}");
+}
