@@ -76,7 +76,8 @@ impl AnomalyMap {
         Self::new(
             height,
             width,
-            resample_bilinear(&square, [side, side], [height, width]),
+            // `image`'s `resize` would clamp float pixels to [0, 1]; scores are neither.
+            wscxr_detector::resample_bilinear(&square, [side, side], [height, width]),
         )
     }
 
@@ -138,32 +139,6 @@ impl AnomalyMap {
             reason: format!("cannot write the anomaly map: {e}"),
         })
     }
-}
-
-/// Bilinear resampling with half-pixel centres (`align_corners = false`), in f32 without
-/// clamping: `image`'s `resize` clamps float pixels to [0, 1], and scores are neither.
-fn resample_bilinear(values: &[f32], [h, w]: [usize; 2], [out_h, out_w]: [usize; 2]) -> Vec<f32> {
-    let axis = |out: usize, input: usize| -> Vec<(usize, usize, f32)> {
-        let scale = input as f32 / out as f32;
-        (0..out)
-            .map(|o| {
-                let x = ((o as f32 + 0.5) * scale - 0.5).clamp(0.0, (input - 1) as f32);
-                let x0 = x.floor() as usize;
-                let x1 = (x0 + 1).min(input - 1);
-                (x0, x1, x - x0 as f32)
-            })
-            .collect()
-    };
-    let (ys, xs) = (axis(out_h, h), axis(out_w, w));
-    let mut out = Vec::with_capacity(out_h * out_w);
-    for &(y0, y1, fy) in &ys {
-        for &(x0, x1, fx) in &xs {
-            let top = values[y0 * w + x0] * (1.0 - fx) + values[y0 * w + x1] * fx;
-            let bottom = values[y1 * w + x0] * (1.0 - fx) + values[y1 * w + x1] * fx;
-            out.push(top * (1.0 - fy) + bottom * fy);
-        }
-    }
-    out
 }
 
 #[cfg(test)]

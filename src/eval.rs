@@ -528,15 +528,21 @@ pub struct Summary {
     pub f1: MeanStd,
 }
 
-/// One summary per K, in the order the K first appear in `runs`.
-pub fn summarize(runs: &[RunRecord]) -> Vec<Summary> {
+/// The distinct K of `runs`, in the order they first appear.
+fn ks_in_order<'r>(runs: impl Iterator<Item = &'r RunRecord>) -> Vec<usize> {
     let mut ks: Vec<usize> = Vec::new();
     for run in runs {
         if !ks.contains(&run.k) {
             ks.push(run.k);
         }
     }
-    ks.into_iter()
+    ks
+}
+
+/// One summary per K, in the order the K first appear in `runs`.
+pub fn summarize(runs: &[RunRecord]) -> Vec<Summary> {
+    ks_in_order(runs.iter())
+        .into_iter()
         .map(|k| {
             let of_k: Vec<&Metrics> = runs
                 .iter()
@@ -581,13 +587,8 @@ pub struct LocalisationSummary {
 /// One localisation summary per K (in the order the K first appear) of the runs with boxed
 /// images.
 pub fn summarize_localisation(runs: &[RunRecord]) -> Vec<LocalisationSummary> {
-    let mut ks: Vec<usize> = Vec::new();
-    for run in runs.iter().filter(|r| r.boxed.is_some()) {
-        if !ks.contains(&run.k) {
-            ks.push(run.k);
-        }
-    }
-    ks.into_iter()
+    ks_in_order(runs.iter().filter(|r| r.boxed.is_some()))
+        .into_iter()
         .map(|k| {
             let of_k: Vec<&BoxedRecord> = runs
                 .iter()
@@ -757,8 +758,12 @@ impl<'a> Evaluation<'a> {
                 let patch_scores = detector.patch_scores(features)?;
                 let per_image = features.per_image();
                 let mut tally = LocalisationTally::default();
-                for ((scores, &size), path) in
-                    patch_scores.chunks(per_image).zip(sizes).zip(&boxed.paths)
+                // `paths` were resolved from `boxes` in its order, one per image.
+                for (((scores, &size), path), (_, boxes)) in patch_scores
+                    .chunks(per_image)
+                    .zip(sizes)
+                    .zip(&boxed.paths)
+                    .zip(boxed.boxes.images())
                 {
                     let map = AnomalyMap::from_patch_scores(
                         scores,
@@ -766,7 +771,6 @@ impl<'a> Evaluation<'a> {
                         detector.map_settings(),
                         size,
                     )?;
-                    let boxes = boxed.boxes.of(&path.to_string_lossy()).unwrap_or_default();
                     tally.add(&map, boxes).map_err(|e| WscxrError::Data {
                         path: path.clone(),
                         reason: e.to_string(),

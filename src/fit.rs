@@ -146,13 +146,7 @@ impl<'a> Wscxr<'a> {
                 Some((Xray::files(&images.paths), images.labels.clone(), *rule))
             }
             Some((Validation::CarveNormals(fraction), rule)) => {
-                if !(*fraction > 0.0 && *fraction < 1.0) {
-                    return Err(WscxrError::invalid(
-                        "calibration fraction",
-                        fraction,
-                        "must be in (0, 1)",
-                    ));
-                }
+                // `check_calibration` refused a fraction outside (0, 1) above.
                 let mut rng = StdRng::seed_from_u64(config.seed ^ CALIBRATION_SEED);
                 let carved = carve_by_patient(&mut fit_normals, *fraction, &mut rng);
                 if carved.images.is_empty() || fit_normals.is_empty() {

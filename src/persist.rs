@@ -102,6 +102,10 @@ impl Detector {
     /// the stored file. Loading never does this by itself.
     pub fn store_weights(&self, store: &WeightsStore) -> Result<PathBuf, WscxrError> {
         let sha256 = self.backbone.weights_sha256();
+        // Every `save` lands here: when the store has them, the weights are not read again.
+        if let Some(stored) = store.find(sha256)? {
+            return Ok(stored);
+        }
         let (format, bytes) = self.backbone.weights_bytes()?;
         if sha256_hex(&bytes) != sha256 {
             return Err(WscxrError::invalid(

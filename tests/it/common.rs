@@ -280,3 +280,19 @@ pub fn fit(
     let training = wscxr::TrainingSet::new(normals.to_vec(), abnormals.to_vec());
     wscxr::Wscxr::new(config.clone())?.fit(&training, device)
 }
+
+/// The bundled Xception weights written again at full precision to `path`: real weights of a
+/// hash of their own, so that the bundled record cannot stand in for them. Returns their SHA-256.
+pub fn full_precision_weights(path: &std::path::Path, device: &Device) -> String {
+    wscxr::backbone::Backbone::from_record(
+        wscxr::backbone::Network::Xception,
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(wscxr::BUNDLED_XCEPTION),
+        device,
+    )
+    .unwrap()
+    .save_record(path, wscxr::backbone::Precision::Full)
+    .unwrap();
+    let sha256 = wscxr::file_sha256(path).unwrap();
+    assert_ne!(sha256, wscxr::BUNDLED_XCEPTION_SHA256);
+    sha256
+}

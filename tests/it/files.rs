@@ -400,18 +400,8 @@ fn loading_never_follows_a_weights_path_nor_reads_an_oversized_file() {
     let device = Device::flex();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    // Weights of their own hash (the bundled ones in full precision), so that the bundled
-    // record cannot stand in for them.
     let weights = dir.join("elsewhere.bpk");
-    wscxr::backbone::Backbone::from_record(
-        wscxr::backbone::Network::Xception,
-        Path::new(env!("CARGO_MANIFEST_DIR")).join(wscxr::BUNDLED_XCEPTION),
-        &device,
-    )
-    .unwrap()
-    .save_record(&weights, wscxr::backbone::Precision::Full)
-    .unwrap();
-    let sha256 = file_sha256(&weights).unwrap();
+    let sha256 = full_precision_weights(&weights, &device);
     let config = WscxrConfig {
         weights: Some(weights.clone()),
         ..small_config()

@@ -313,19 +313,8 @@ fn a_detector_with_embedded_weights_loads_where_no_weights_are() {
     let device = Device::flex();
     let (normals, abnormals, tests) = data();
     let tmp = tempfile::tempdir().unwrap();
-    // Weights of their own hash (the bundled ones in full precision), so that no fallback to the
-    // bundled file in this checkout can stand in for them.
     let weights = tmp.path().join("weights.bpk");
-    wscxr::backbone::Backbone::from_record(
-        wscxr::backbone::Network::Xception,
-        Path::new(env!("CARGO_MANIFEST_DIR")).join(wscxr::BUNDLED_XCEPTION),
-        &device,
-    )
-    .unwrap()
-    .save_record(&weights, wscxr::backbone::Precision::Full)
-    .unwrap();
-    let sha256 = wscxr::file_sha256(&weights).unwrap();
-    assert_ne!(sha256, wscxr::BUNDLED_XCEPTION_SHA256);
+    let sha256 = crate::common::full_precision_weights(&weights, &device);
     let config = WscxrConfig {
         weights: Some(weights.clone()),
         ..small_config()

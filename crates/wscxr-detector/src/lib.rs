@@ -12,5 +12,5 @@ pub use discriminator::{
 };
 pub use error::DetectorError;
 pub use loss::hinge_loss;
-pub use scoring::{anomaly_map, ensure_finite, image_scores, patch_scores};
+pub use scoring::{anomaly_map, ensure_finite, image_scores, patch_scores, resample_bilinear};
 pub use training::{EpochReport, TrainConfig, train};

@@ -48,12 +48,25 @@ pub fn anomaly_map(
     sigma: f32,
 ) -> Vec<f32> {
     let [gh, gw] = grid;
-    let [h, w] = size;
     assert_eq!(
         grid_scores.len(),
         gh * gw,
         "grid scores do not fill the grid"
     );
+    let mut map = resample_bilinear(grid_scores, grid, size);
+    if sigma > 0.0 {
+        gaussian_blur(&mut map, size, sigma);
+    }
+    map
+}
+
+/// `values` (`[h, w]`, row-major) resampled bilinearly to `[out_h, out_w]` with half-pixel
+/// centres (`align_corners = false`), in f32 without clamping the values.
+pub fn resample_bilinear(
+    values: &[f32],
+    [h, w]: [usize; 2],
+    [out_h, out_w]: [usize; 2],
+) -> Vec<f32> {
     let axis = |out: usize, input: usize| -> Vec<(usize, usize, f32)> {
         let scale = input as f32 / out as f32;
         (0..out)
@@ -65,20 +78,16 @@ pub fn anomaly_map(
             })
             .collect()
     };
-    let ys = axis(h, gh);
-    let xs = axis(w, gw);
-    let mut map = vec![0f32; h * w];
-    for (y, &(y0, y1, fy)) in ys.iter().enumerate() {
-        for (x, &(x0, x1, fx)) in xs.iter().enumerate() {
-            let top = grid_scores[y0 * gw + x0] * (1.0 - fx) + grid_scores[y0 * gw + x1] * fx;
-            let bottom = grid_scores[y1 * gw + x0] * (1.0 - fx) + grid_scores[y1 * gw + x1] * fx;
-            map[y * w + x] = top * (1.0 - fy) + bottom * fy;
+    let (ys, xs) = (axis(out_h, h), axis(out_w, w));
+    let mut out = Vec::with_capacity(out_h * out_w);
+    for &(y0, y1, fy) in &ys {
+        for &(x0, x1, fx) in &xs {
+            let top = values[y0 * w + x0] * (1.0 - fx) + values[y0 * w + x1] * fx;
+            let bottom = values[y1 * w + x0] * (1.0 - fx) + values[y1 * w + x1] * fx;
+            out.push(top * (1.0 - fy) + bottom * fy);
         }
     }
-    if sigma > 0.0 {
-        gaussian_blur(&mut map, size, sigma);
-    }
-    map
+    out
 }
 
 /// Separable Gaussian blur in place, kernel radius `round(4 sigma)`, borders reflected
