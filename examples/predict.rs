@@ -6,14 +6,12 @@
 //!     [--out predict-out] IMAGE_OR_FOLDER...
 //! ```
 
-mod common;
-
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::Parser;
-use wscxr::{Detector, Radiograph, list_images};
+use wscxr::progress::ProgressBars;
+use wscxr::{Detector, ImageOutputs, list_images};
 
 #[derive(Parser)]
 #[command(about = "Score X-rays with a saved WSCXR detector")]
@@ -34,9 +32,6 @@ struct Args {
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
 }
-
-/// Images decoded, scored and drawn at a time.
-const GROUP: usize = 16;
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -70,35 +65,25 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let detector = Detector::load(&args.detector, &device)?;
     let mut csv = csv::Writer::from_path(args.out.join("scores.csv"))?;
     csv.write_record(["path", "score", "normalized", "abnormal", "heatmap"])?;
-    let mut progress = common::Progress::new(args.quiet);
-    for (g, group) in paths.chunks(GROUP).enumerate() {
-        // Decoded once: scored from memory, then drawn from the same pixels.
-        let radiographs = group
-            .iter()
-            .map(|p| Radiograph::read(p).map(Arc::new))
-            .collect::<Result<Vec<_>, _>>()?;
-        let scored = detector.score(radiographs.iter().cloned())?;
-        for (i, (image, radiograph)) in scored.iter().zip(&radiographs).enumerate() {
-            let index = g * GROUP + i;
-            let file = args
-                .out
-                .join(format!("{index:06}_{}.png", common::stem(&image.xray)));
-            detector.heatmap(radiograph, image)?.save(&file)?;
-            let optional = |v: Option<String>| v.unwrap_or_default();
-            csv.write_record([
-                image.xray.to_string(),
-                image.score.to_string(),
-                optional(image.normalized.map(|n| n.to_string())),
-                optional(image.abnormal.map(|a| a.to_string())),
-                file.display().to_string(),
-            ])?;
-        }
-        progress.update(
-            "scoring",
-            (g * GROUP + group.len()).min(paths.len()),
-            paths.len(),
-        );
-    }
+    let mut progress = ProgressBars::new(args.quiet);
+    let outputs = ImageOutputs {
+        heatmaps: Some(args.out.clone()),
+        ..ImageOutputs::default()
+    };
+    detector.score_files(&paths, &outputs, &mut progress, |image, heatmap| {
+        let optional = |v: Option<String>| v.unwrap_or_default();
+        csv.write_record([
+            image.xray.to_string(),
+            image.score.to_string(),
+            optional(image.normalized.map(|n| n.to_string())),
+            optional(image.abnormal.map(|a| a.to_string())),
+            heatmap.map(|f| f.display().to_string()).unwrap_or_default(),
+        ])
+        .map_err(|e| wscxr::WscxrError::Data {
+            path: args.out.join("scores.csv"),
+            reason: e.to_string(),
+        })
+    })?;
     progress.finish();
     csv.flush()?;
     println!(

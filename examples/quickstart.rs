@@ -55,7 +55,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         args.epochs,
         args.backend
     );
-    let mut progress = common::Progress::new(args.quiet);
+    let mut progress = wscxr::progress::ProgressBars::new(args.quiet);
     let detector = Wscxr::new(config.clone())?
         .observer(&mut progress)
         .fit(&training, &device)?;

@@ -157,6 +157,83 @@ fn quantile(sorted: &[f32], q: f64) -> f32 {
     sorted[low] + (sorted[high] - sorted[low]) * t
 }
 
+/// The colour scale of a detector's heatmaps, fixed when it is fitted so that the same colour
+/// means the same patch score in every picture: scores at or below `low` are blue, at or above
+/// `high` red.
+///
+/// `low` is the median patch score of normal training images (what normal lung looks like).
+/// `high` is the calibrated threshold when the detector is calibrated (red: a patch that alone
+/// makes the image abnormal), else the highest patch score of those normal images (red: beyond
+/// anything seen in them).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ColourScale {
+    /// Patch score drawn blue.
+    pub low: f32,
+    /// Patch score drawn red.
+    pub high: f32,
+    /// The calibrated threshold, marked on the colour bar.
+    pub threshold: Option<f32>,
+}
+
+impl Default for ColourScale {
+    fn default() -> Self {
+        Self {
+            low: 0.0,
+            high: 1.0,
+            threshold: None,
+        }
+    }
+}
+
+impl ColourScale {
+    /// The scale from normal images' patch scores and, when there is one, the calibration.
+    pub fn from_normals(
+        normal_patch_scores: &[f32],
+        calibration: Option<&Calibration>,
+    ) -> Result<Self, WscxrError> {
+        let mut sorted: Vec<f32> = normal_patch_scores.to_vec();
+        if sorted.is_empty() || sorted.iter().any(|s| !s.is_finite()) {
+            return Err(WscxrError::invalid(
+                "normal patch scores",
+                sorted.len(),
+                "the colour scale needs finite scores of at least one patch",
+            ));
+        }
+        sorted.sort_unstable_by(f32::total_cmp);
+        let low = sorted[sorted.len() / 2];
+        let threshold = calibration.map(|c| c.threshold);
+        let high = threshold.unwrap_or(sorted[sorted.len() - 1]);
+        // A threshold at or below the median normal patch would leave no range to draw.
+        let high = if high > low { high } else { low + 1.0 };
+        Self {
+            low,
+            high,
+            threshold,
+        }
+        .checked()
+    }
+
+    /// A scale must map scores to colours: finite, `low < high`.
+    pub fn checked(self) -> Result<Self, WscxrError> {
+        let finite = self.low.is_finite()
+            && self.high.is_finite()
+            && self.threshold.is_none_or(f32::is_finite);
+        if !finite || self.low >= self.high {
+            return Err(WscxrError::invalid(
+                "colour scale",
+                format!("{self:?}"),
+                "needs finite values and low < high",
+            ));
+        }
+        Ok(self)
+    }
+
+    /// Where `score` falls on the scale, in [0, 1].
+    pub fn position(&self, score: f32) -> f32 {
+        ((score - self.low) / (self.high - self.low)).clamp(0.0, 1.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

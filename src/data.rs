@@ -1,9 +1,8 @@
-//! Image folders and file hashes.
+//! Image folders, and the few-shot draw from them.
 
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-use wscxr_backbone::dicom::is_dicom_file;
+use wscxr_image::dicom::is_dicom_file;
 
 use crate::WscxrError;
 
@@ -47,32 +46,6 @@ pub fn list_images(dir: impl AsRef<Path>) -> Result<Vec<PathBuf>, WscxrError> {
     }
     images.sort();
     Ok(images)
-}
-
-/// SHA-256 of a regular file's bytes, as lower-case hex. The file is hashed in chunks, never held
-/// whole; a device, pipe or folder (`/dev/zero` would never end) is an error.
-pub fn file_sha256(path: &Path) -> Result<String, WscxrError> {
-    let data_error = |reason: String| WscxrError::Data {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let mut file = std::fs::File::open(path).map_err(|e| data_error(e.to_string()))?;
-    let metadata = file.metadata().map_err(|e| data_error(e.to_string()))?;
-    if !metadata.is_file() {
-        return Err(data_error("not a regular file".into()));
-    }
-    let mut hasher = Sha256::new();
-    std::io::copy(&mut file, &mut hasher).map_err(|e| data_error(e.to_string()))?;
-    Ok(hex(&hasher.finalize()))
-}
-
-/// SHA-256 of bytes in memory, as lower-case hex (what [`file_sha256`] gives for a file).
-pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Draws `k` of `pool` without replacement with `seed` (kept in pool order), as the few-shot

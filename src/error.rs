@@ -3,6 +3,7 @@ use std::path::PathBuf;
 use wscxr_backbone::BackboneError;
 use wscxr_bank::BankError;
 use wscxr_detector::DetectorError;
+use wscxr_image::ImageError;
 
 /// Errors of the end-to-end pipeline. Each stage's own errors pass through unchanged; the rest
 /// name the value, file or folder at fault.
@@ -12,6 +13,10 @@ pub enum WscxrError {
     /// From the backbone: weights, images, taps.
     #[error(transparent)]
     Backbone(#[from] BackboneError),
+    /// Weights could not be downloaded (feature `download`).
+    #[cfg(feature = "download")]
+    #[error(transparent)]
+    Download(#[from] crate::download::DownloadError),
     /// From the feature bank: patch features, coreset, search, mining, mixing.
     #[error(transparent)]
     Bank(#[from] BankError),
@@ -81,7 +86,11 @@ impl WscxrError {
             | WscxrError::Detector(DetectorError::Bank(BankError::InvalidParameter {
                 name, ..
             })) => Some(name),
-            WscxrError::Backbone(BackboneError::InvalidParameter { name, .. }) => Some(name),
+            WscxrError::Backbone(BackboneError::InvalidParameter { name, .. })
+            | WscxrError::Backbone(BackboneError::Image(ImageError::InvalidParameter {
+                name,
+                ..
+            })) => Some(name),
             WscxrError::Backbone(BackboneError::UnknownTap { .. }) => Some("layers"),
             _ => None,
         }
@@ -97,5 +106,13 @@ impl WscxrError {
             value: value.to_string(),
             reason: reason.into(),
         }
+    }
+}
+
+/// Image input errors reach callers the way they always did, through the backbone that reads the
+/// images: one place to match them, whichever crate raised them.
+impl From<ImageError> for WscxrError {
+    fn from(error: ImageError) -> Self {
+        WscxrError::Backbone(BackboneError::Image(error))
     }
 }

@@ -6,19 +6,17 @@ use burn::prelude::*;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::index::sample;
-use serde::{Deserialize, Serialize};
-use wscxr_backbone::Xray;
 use wscxr_bank::{LinearMixer, NormalBank, PatchFeatures, SearchConfig, mine_prototypes};
 use wscxr_detector::train;
+use wscxr_image::Xray;
 
 use crate::WscxrError;
-use crate::cache::FeatureCache;
-use crate::calibration::{Calibration, ThresholdRule};
+use crate::calibration::{Calibration, ColourScale, ThresholdRule};
 use crate::config::WscxrConfig;
-use crate::data::file_sha256;
-use crate::fitted_detector::{Detector, Scorer};
-use crate::heatmap::ColourScale;
-use crate::observer::{Observer, Stage};
+use crate::features::FeatureCache;
+use crate::fitted_detector::{Detector, FitReport, Scorer};
+use crate::fsutil::file_sha256;
+use crate::observer::{Observer, Part, Stage};
 use crate::patients::carve_by_patient;
 use crate::training_set::{LabelledImages, TrainingSet};
 use crate::weights::LoadedBackbone;
@@ -37,27 +35,6 @@ pub enum Validation {
     /// This fraction (in (0, 1)) of the normal training images, carved off whole patients at a
     /// time before fitting. Normal images only: use [`ThresholdRule::Specificity`].
     CarveNormals(f64),
-}
-
-/// Seconds spent in each stage of a fit, and the sizes it worked with.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct FitReport {
-    /// Normal images used (at most `max_normals`).
-    pub normal_images: usize,
-    /// Abnormal images used (K).
-    pub abnormal_images: usize,
-    /// Rows of the normal bank after the coreset.
-    pub bank_rows: usize,
-    /// Anomaly prototypes (0 for the unsupervised detector).
-    pub prototypes: usize,
-    /// Backbone feature extraction (or cache reads).
-    pub extract_seconds: f64,
-    /// Patch features and the coreset.
-    pub bank_seconds: f64,
-    /// Mining.
-    pub mine_seconds: f64,
-    /// Discriminator training.
-    pub train_seconds: f64,
 }
 
 /// The WSCXR method, set up before it runs: a checked configuration, and optionally a feature
@@ -143,7 +120,7 @@ impl<'a> Wscxr<'a> {
         let validation = match &calibration {
             None => None,
             Some((Validation::Images(images), rule)) => {
-                Some((Xray::files(&images.paths), images.labels.clone(), *rule))
+                Some((images.images.clone(), images.labels.clone(), *rule))
             }
             Some((Validation::CarveNormals(fraction), rule)) => {
                 // `check_calibration` refused a fraction outside (0, 1) above.
@@ -172,17 +149,23 @@ impl<'a> Wscxr<'a> {
         report.abnormal_images = training.abnormals().len();
 
         let clock = Instant::now();
-        let normal_features = backbone.patch_features(&normals, &config, cache, |d, t| {
-            observer.progress(Stage::NormalFeatures, d, t)
-        })?;
+        let normal_features = backbone.patch_features_observed(
+            &normals,
+            &config,
+            cache,
+            Stage::NormalFeatures,
+            observer,
+        )?;
         let abnormal_features = if training.is_unsupervised() {
             None
         } else {
-            Some(
-                backbone.patch_features(training.abnormals(), &config, cache, |d, t| {
-                    observer.progress(Stage::AbnormalFeatures, d, t)
-                })?,
-            )
+            Some(backbone.patch_features_observed(
+                training.abnormals(),
+                &config,
+                cache,
+                Stage::AbnormalFeatures,
+                observer,
+            )?)
         };
         report.extract_seconds = clock.elapsed().as_secs_f64();
 
@@ -192,6 +175,7 @@ impl<'a> Wscxr<'a> {
         observer.progress(Stage::NormalBank, 1, 1);
         report.bank_rows = bank.len();
         report.bank_seconds = clock.elapsed().as_secs_f64();
+        observer.timed(Part::Coreset, report.bank_seconds);
 
         let dim = normal_features.dim();
         // The colour scale's sample of normal patches, kept before the bank takes the features.
@@ -210,6 +194,7 @@ impl<'a> Wscxr<'a> {
                 observer.progress(Stage::Mining, 1, 1);
                 report.prototypes = prototypes.dims()[0];
                 report.mine_seconds = clock.elapsed().as_secs_f64();
+                observer.timed(Part::Mining, report.mine_seconds);
                 drop(bank);
 
                 let clock = Instant::now();
@@ -231,6 +216,7 @@ impl<'a> Wscxr<'a> {
                     },
                 )?;
                 report.train_seconds = clock.elapsed().as_secs_f64();
+                observer.timed(Part::Training, report.train_seconds);
                 Scorer::Discriminator(trained)
             }
         };
@@ -244,16 +230,21 @@ impl<'a> Wscxr<'a> {
             calibration: None,
             colour_scale: ColourScale::default(),
         };
+        let clock = Instant::now();
         let normal_patch_scores = detector.patch_scores(&scale_sample)?;
+        observer.timed(Part::Scoring, clock.elapsed().as_secs_f64());
         if let Some((images, labels, rule)) = validation {
-            let features =
-                detector
-                    .backbone
-                    .patch_features(&images, &detector.config, cache, |d, t| {
-                        observer.progress(Stage::Calibration, d, t)
-                    })?;
+            let features = detector.backbone.patch_features_observed(
+                &images,
+                &detector.config,
+                cache,
+                Stage::Calibration,
+                observer,
+            )?;
+            let clock = Instant::now();
             let scores = detector.image_scores(&features)?;
             detector.calibration = Some(Calibration::fit(&scores, &labels, rule)?);
+            observer.timed(Part::Scoring, clock.elapsed().as_secs_f64());
         }
         detector.colour_scale =
             ColourScale::from_normals(&normal_patch_scores, detector.calibration.as_ref())?;
@@ -321,11 +312,11 @@ fn check_calibration(
             }
         }
         Validation::Images(images) => {
-            if images.paths.len() != images.labels.len() {
+            if images.len() != images.labels.len() {
                 return Err(WscxrError::invalid(
                     "validation labels",
                     images.labels.len(),
-                    format!("must be one per image ({} images)", images.paths.len()),
+                    format!("must be one per image ({} images)", images.len()),
                 ));
             }
             let abnormal = images.abnormal();
@@ -349,10 +340,10 @@ fn check_calibration(
                     training_files.insert(file_sha256(path)?, path);
                 }
             }
-            for path in &images.paths {
+            for path in images.files() {
                 if let Some(training_path) = training_files.get(&file_sha256(path)?) {
                     return Err(WscxrError::Data {
-                        path: path.clone(),
+                        path: path.to_path_buf(),
                         reason: format!(
                             "the same image as the training image {}: validation images must \
                              be images no fit sees",

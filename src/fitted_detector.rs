@@ -1,20 +1,41 @@
 //! A fitted detector: scores images, draws anomaly maps.
 
-use image::RgbImage;
-use wscxr_backbone::{Backbone, Radiograph, Xray};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use wscxr_backbone::Backbone;
 use wscxr_bank::{NormalBank, PatchFeatures, SearchConfig, patchcore_scores};
 use wscxr_detector::{Discriminator, ensure_finite, image_scores, patch_scores};
+use wscxr_image::Xray;
 
 use crate::WscxrError;
 use crate::anomaly_map::{AnomalyMap, MapSettings};
-use crate::cache::FeatureCache;
-use crate::calibration::Calibration;
+use crate::calibration::{Calibration, ColourScale};
 use crate::config::WscxrConfig;
-use crate::fit::FitReport;
-use crate::heatmap::{ColourScale, draw_boxes, overlay, with_colour_bar};
-use crate::localisation::FindingBox;
-use crate::observer::{Observer, Stage};
+use crate::features::FeatureCache;
+use crate::observer::{Observer, Offset, Part, Stage};
 use crate::weights::LoadedBackbone;
+
+/// Seconds spent in each stage of a fit, and the sizes it worked with.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FitReport {
+    /// Normal images used (at most `max_normals`).
+    pub normal_images: usize,
+    /// Abnormal images used (K).
+    pub abnormal_images: usize,
+    /// Rows of the normal bank after the coreset.
+    pub bank_rows: usize,
+    /// Anomaly prototypes (0 for the unsupervised detector).
+    pub prototypes: usize,
+    /// Backbone feature extraction (or cache reads).
+    pub extract_seconds: f64,
+    /// Patch features and the coreset.
+    pub bank_seconds: f64,
+    /// Mining.
+    pub mine_seconds: f64,
+    /// Discriminator training.
+    pub train_seconds: f64,
+}
 
 /// Images whose features are held at once while scoring: 64 images of Xception `block13_out` at
 /// 256 px are 16 MiB of feature maps.
@@ -117,36 +138,12 @@ impl Detector {
     }
 
     /// The picture people look at: `radiograph` at its own resolution and aspect ratio, with
-    /// `scored`'s anomaly map ([`ScoredImage::map`]) overlaid on the detector's fixed colour
-    /// scale, and a colour bar on the right. `radiograph` is the image `scored` came from: pass
-    /// the decoded one back to avoid decoding it again.
-    pub fn heatmap(
-        &self,
-        radiograph: &Radiograph,
-        scored: &ScoredImage,
-    ) -> Result<RgbImage, WscxrError> {
-        self.heatmap_with_boxes(radiograph, scored, &[])
-    }
-
-    /// [`Detector::heatmap`] with radiologists' `boxes` (in the radiograph's pixels) outlined.
-    pub fn heatmap_with_boxes(
-        &self,
-        radiograph: &Radiograph,
-        scored: &ScoredImage,
-        boxes: &[FindingBox],
-    ) -> Result<RgbImage, WscxrError> {
-        let size = [radiograph.height() as usize, radiograph.width() as usize];
-        let mut picture = overlay(radiograph.pixels(), &scored.map(size)?, &self.colour_scale)?;
-        draw_boxes(&mut picture, boxes);
-        with_colour_bar(&picture, &self.colour_scale)
-    }
-
     /// Uses (and fills) a feature cache when scoring.
     pub fn set_cache(&mut self, cache: Option<FeatureCache>) {
         self.cache = cache;
     }
 
-    /// Scores X-rays (paths, or [`Radiograph`]s in memory): image score and patch scores on the
+    /// Scores X-rays (paths, or [`Radiograph`](crate::Radiograph)s in memory): image score and patch scores on the
     /// feature grid.
     pub fn score<I>(&self, images: I) -> Result<Vec<ScoredImage>, WscxrError>
     where
@@ -193,15 +190,23 @@ impl Detector {
         let total = paths.len();
         for (c, chunk) in paths.chunks(SCORING_CHUNK).enumerate() {
             let offset = c * SCORING_CHUNK;
-            let features = self.backbone.patch_features(
+            let mut progress = Offset {
+                inner: &mut *observer,
+                offset,
+                total,
+            };
+            let features = self.backbone.patch_features_observed(
                 chunk,
                 &self.config,
                 self.cache.as_ref(),
-                |d, _| observer.progress(Stage::Scoring, offset + d, total),
+                Stage::Scoring,
+                &mut progress,
             )?;
+            let clock = Instant::now();
             let per_image = features.per_image();
             let scores = self.patch_scores(&features)?;
             let image_scores = image_scores(&scores, per_image);
+            observer.timed(Part::Scoring, clock.elapsed().as_secs_f64());
             for ((xray, patches), score) in
                 chunk.iter().zip(scores.chunks(per_image)).zip(image_scores)
             {

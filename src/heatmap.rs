@@ -3,90 +3,14 @@
 
 use image::{DynamicImage, Rgb, RgbImage};
 use plotters::prelude::*;
-use serde::{Deserialize, Serialize};
+use wscxr_image::Radiograph;
 
 use crate::WscxrError;
 use crate::anomaly_map::AnomalyMap;
-use crate::calibration::Calibration;
+pub use crate::calibration::ColourScale;
+use crate::fitted_detector::{Detector, ScoredImage};
 use crate::localisation::FindingBox;
 use crate::plot::{FONT, register_font};
-
-/// The colour scale of a detector's heatmaps, fixed when it is fitted so that the same colour
-/// means the same patch score in every picture: scores at or below `low` are blue, at or above
-/// `high` red.
-///
-/// `low` is the median patch score of normal training images (what normal lung looks like).
-/// `high` is the calibrated threshold when the detector is calibrated (red: a patch that alone
-/// makes the image abnormal), else the highest patch score of those normal images (red: beyond
-/// anything seen in them).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct ColourScale {
-    /// Patch score drawn blue.
-    pub low: f32,
-    /// Patch score drawn red.
-    pub high: f32,
-    /// The calibrated threshold, marked on the colour bar.
-    pub threshold: Option<f32>,
-}
-
-impl Default for ColourScale {
-    fn default() -> Self {
-        Self {
-            low: 0.0,
-            high: 1.0,
-            threshold: None,
-        }
-    }
-}
-
-impl ColourScale {
-    /// The scale from normal images' patch scores and, when there is one, the calibration.
-    pub fn from_normals(
-        normal_patch_scores: &[f32],
-        calibration: Option<&Calibration>,
-    ) -> Result<Self, WscxrError> {
-        let mut sorted: Vec<f32> = normal_patch_scores.to_vec();
-        if sorted.is_empty() || sorted.iter().any(|s| !s.is_finite()) {
-            return Err(WscxrError::invalid(
-                "normal patch scores",
-                sorted.len(),
-                "the colour scale needs finite scores of at least one patch",
-            ));
-        }
-        sorted.sort_unstable_by(f32::total_cmp);
-        let low = sorted[sorted.len() / 2];
-        let threshold = calibration.map(|c| c.threshold);
-        let high = threshold.unwrap_or(sorted[sorted.len() - 1]);
-        // A threshold at or below the median normal patch would leave no range to draw.
-        let high = if high > low { high } else { low + 1.0 };
-        Self {
-            low,
-            high,
-            threshold,
-        }
-        .checked()
-    }
-
-    /// A scale must map scores to colours: finite, `low < high`.
-    pub fn checked(self) -> Result<Self, WscxrError> {
-        let finite = self.low.is_finite()
-            && self.high.is_finite()
-            && self.threshold.is_none_or(f32::is_finite);
-        if !finite || self.low >= self.high {
-            return Err(WscxrError::invalid(
-                "colour scale",
-                format!("{self:?}"),
-                "needs finite values and low < high",
-            ));
-        }
-        Ok(self)
-    }
-
-    /// Where `score` falls on the scale, in [0, 1].
-    pub fn position(&self, score: f32) -> f32 {
-        ((score - self.low) / (self.high - self.low)).clamp(0.0, 1.0)
-    }
-}
 
 /// A "jet"-like colour (blue, cyan, yellow, red) for `t` in [0, 1].
 pub fn colour(t: f32) -> [f32; 3] {
@@ -214,6 +138,32 @@ fn short_number(value: f32) -> String {
     }
     let digits = (2 - value.abs().log10().floor() as i32).clamp(0, 6) as usize;
     format!("{value:.digits$}")
+}
+
+impl Detector {
+    /// `scored`'s anomaly map ([`ScoredImage::map`]) overlaid on the detector's fixed colour
+    /// scale, and a colour bar on the right. `radiograph` is the image `scored` came from: pass
+    /// the decoded one back to avoid decoding it again.
+    pub fn heatmap(
+        &self,
+        radiograph: &Radiograph,
+        scored: &ScoredImage,
+    ) -> Result<RgbImage, WscxrError> {
+        self.heatmap_with_boxes(radiograph, scored, &[])
+    }
+
+    /// [`Detector::heatmap`] with radiologists' `boxes` (in the radiograph's pixels) outlined.
+    pub fn heatmap_with_boxes(
+        &self,
+        radiograph: &Radiograph,
+        scored: &ScoredImage,
+        boxes: &[FindingBox],
+    ) -> Result<RgbImage, WscxrError> {
+        let size = [radiograph.height() as usize, radiograph.width() as usize];
+        let mut picture = overlay(radiograph.pixels(), &scored.map(size)?, &self.colour_scale)?;
+        draw_boxes(&mut picture, boxes);
+        with_colour_bar(&picture, &self.colour_scale)
+    }
 }
 
 #[cfg(test)]

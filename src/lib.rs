@@ -33,7 +33,8 @@
 //! ```
 //!
 //! The method's stages, each a crate re-exported here:
-//! [`backbone`] (step 1: frozen ImageNet networks, weight import, preprocessing),
+//! [`input`] (X-rays read as the network sees them: PNG, JPEG and DICOM, Pillow-exact
+//! preprocessing), [`backbone`] (step 1: frozen ImageNet networks and their weight import),
 //! [`bank`] (steps 2-5: [`PatchFeatures`](bank::PatchFeatures), the normal bank's coreset, nearest
 //! neighbours, anomaly mining, linear mixing) and
 //! [`detector`] (steps 6-7: discriminator, hinge loss, training, scoring).
@@ -42,43 +43,62 @@
 //! see [`device`].
 
 mod anomaly_map;
-mod cache;
 mod calibration;
 mod config;
 mod data;
 pub mod device;
+#[cfg(feature = "download")]
+mod download;
 mod error;
 pub mod eval;
+mod features;
 mod fit;
 mod fitted_detector;
+mod fsutil;
+#[cfg(feature = "plots")]
 pub mod heatmap;
 pub mod localisation;
 pub mod metrics;
 mod observer;
+mod outputs;
 mod patients;
 mod persist;
+#[cfg(feature = "plots")]
 mod plot;
+#[cfg(feature = "cli-progress")]
+pub mod progress;
+mod registry;
+mod timings;
 mod training_set;
 mod weights;
 
 pub use anomaly_map::{AnomalyMap, MapSettings};
 /// The burn version this crate is built on, so that callers name the same `Device` and `Tensor`.
 pub use burn;
-pub use cache::{FeatureCache, extract_features};
-pub use calibration::{Calibration, ThresholdRule};
+pub use calibration::{Calibration, ColourScale, ThresholdRule};
 pub use config::{Ablation, IMAGE_SIZE_RANGE, MAX_BATCH_SIZE, WscxrConfig};
-pub use data::{draw_abnormal, file_sha256, list_images};
+pub use data::{draw_abnormal, list_images};
+#[cfg(feature = "download")]
+pub use download::DownloadError;
 pub use error::WscxrError;
-pub use fit::{FitReport, Validation, Wscxr};
-pub use fitted_detector::{DISPLAY_SIGMA, Detector, SCORING_CHUNK, ScoredImage};
-pub use observer::{Observer, Stage};
+pub use features::{FeatureCache, extract_features};
+pub use fit::{Validation, Wscxr};
+pub use fitted_detector::{DISPLAY_SIGMA, Detector, FitReport, SCORING_CHUNK, ScoredImage};
+pub use fsutil::file_sha256;
+pub use observer::{Observer, Part, Stage};
+pub use outputs::{DRAW_GROUP, ImageOutputs};
 pub use persist::FORMAT_VERSION;
+pub use registry::{
+    BUNDLED_XCEPTION_WEIGHTS, KNOWN_WEIGHTS, KnownWeights, RELEASE_URL, WEIGHTS_URL_VAR,
+};
+pub use timings::Timings;
 pub use training_set::{LabelledImages, TrainingSet};
 pub use weights::{BUNDLED_XCEPTION_SHA256, LoadedBackbone, WEIGHTS_DIR_VAR, WeightsStore};
 pub use wscxr_backbone as backbone;
-pub use wscxr_backbone::{Radiograph, Xray};
 pub use wscxr_bank as bank;
 pub use wscxr_detector as detector;
+pub use wscxr_image as input;
+pub use wscxr_image::{Radiograph, Xray};
 
 /// The bundled ImageNet Xception weights (Keras Applications, MIT licence), truncated after
 /// block 13 and stored in half precision as a burn record, relative to the crate root.

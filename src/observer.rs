@@ -59,7 +59,67 @@ impl std::fmt::Display for Stage {
     }
 }
 
-/// Receives a fit's or a scoring run's progress. Both methods do nothing by default, so an
+/// The parts of a fit's or a scoring run's time, as [`Observer::timed`] reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Part {
+    /// Reading and decoding image files, on helper threads beside the forward passes: CPU
+    /// seconds summed over images.
+    Decode,
+    /// Resizing and normalising images into network input, on the same helper threads: CPU
+    /// seconds summed over images.
+    Preprocess,
+    /// Waiting for decoded images, wall time: the decoding that the forward passes did not hide.
+    WaitingForImages,
+    /// The backbone's forward passes (or feature cache reads), wall time.
+    Forward,
+    /// Patch features: 5 x 5 average pooling and concatenation, wall time.
+    PatchAggregation,
+    /// The normal bank's coreset, wall time.
+    Coreset,
+    /// Anomaly mining, wall time.
+    Mining,
+    /// Discriminator training, wall time.
+    Training,
+    /// Patch and image scores from the patch features (D, or the bank's nearest neighbours for
+    /// K = 0), and calibration, wall time.
+    Scoring,
+    /// Writing results (CSV rows, anomaly maps, heatmap pictures, the detector file), wall time.
+    Writing,
+}
+
+impl Part {
+    /// A short lower-case label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Part::Decode => "decode",
+            Part::Preprocess => "resize and normalise",
+            Part::WaitingForImages => "waiting for images",
+            Part::Forward => "forward",
+            Part::PatchAggregation => "patch aggregation",
+            Part::Coreset => "coreset",
+            Part::Mining => "mining",
+            Part::Training => "training",
+            Part::Scoring => "scoring",
+            Part::Writing => "writing",
+        }
+    }
+
+    /// Whether the part runs beside others on helper threads, so that its seconds are CPU time
+    /// rather than a share of the wall time.
+    pub fn overlapped(self) -> bool {
+        matches!(self, Part::Decode | Part::Preprocess)
+    }
+}
+
+impl std::fmt::Display for Part {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// Receives a fit's or a scoring run's progress. Every method does nothing by default, so an
 /// implementation overrides only what it needs. Observers are `Send`, so that a builder holding
 /// one, or a fit that reports to one, can move to another thread.
 pub trait Observer: Send {
@@ -74,7 +134,34 @@ pub trait Observer: Send {
         let _ = (report, discriminator);
         ControlFlow::Continue(())
     }
+
+    /// `seconds` more were spent in `part` (see [`Timings`](crate::Timings), which adds them up).
+    fn timed(&mut self, part: Part, seconds: f64) {
+        let _ = (part, seconds);
+    }
 }
 
 /// The observer that watches nothing.
 impl Observer for () {}
+
+/// Passes everything on, with progress counted over all images rather than over one part of
+/// them: `offset` images came before, of `total`.
+pub(crate) struct Offset<'a> {
+    pub(crate) inner: &'a mut dyn Observer,
+    pub(crate) offset: usize,
+    pub(crate) total: usize,
+}
+
+impl Observer for Offset<'_> {
+    fn progress(&mut self, stage: Stage, done: usize, _: usize) {
+        self.inner.progress(stage, self.offset + done, self.total);
+    }
+
+    fn epoch(&mut self, report: EpochReport, discriminator: &Discriminator) -> ControlFlow<()> {
+        self.inner.epoch(report, discriminator)
+    }
+
+    fn timed(&mut self, part: Part, seconds: f64) {
+        self.inner.timed(part, seconds);
+    }
+}

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use wscxr_backbone::Xray;
+use wscxr_image::Xray;
 
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -51,9 +51,15 @@ pub(crate) trait PatientKey {
     fn patient_key(&self) -> String;
 }
 
-impl PatientKey for PathBuf {
+impl PatientKey for Path {
     fn patient_key(&self) -> String {
         patient_id(self).unwrap_or_else(|| self.display().to_string())
+    }
+}
+
+impl PatientKey for PathBuf {
+    fn patient_key(&self) -> String {
+        self.as_path().patient_key()
     }
 }
 

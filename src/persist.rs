@@ -13,7 +13,7 @@
 //! multiplied with checked arithmetic, and must account for the payload's length exactly (bank)
 //! or within the record format's overhead (discriminator), before anything is allocated from it.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
@@ -23,12 +23,10 @@ use sha2::{Digest, Sha256};
 use wscxr_bank::NormalBank;
 
 use crate::WscxrError;
-use crate::calibration::Calibration;
+use crate::calibration::{Calibration, ColourScale};
 use crate::config::WscxrConfig;
-use crate::data::sha256_hex;
-use crate::fit::FitReport;
-use crate::fitted_detector::{Detector, Scorer};
-use crate::heatmap::ColourScale;
+use crate::fitted_detector::{Detector, FitReport, Scorer};
+use crate::fsutil::{sha256_hex, write_atomically};
 use crate::weights::{LoadedBackbone, WeightsStore};
 
 const MAGIC: &[u8; 8] = b"WSCXRDET";
@@ -274,62 +272,6 @@ impl Detector {
             colour_scale: header.colour_scale,
         })
     }
-}
-
-/// Writes `bytes` to a new temporary file in `path`'s folder (flushed to disk with `sync`) and
-/// renames it to `path`: readers see the old contents or the new, never a part. The temporary
-/// name is random and created exclusively (`O_EXCL`), so a file or symlink planted under a
-/// guessable name is never written through; with `sync` the folder is flushed after the rename,
-/// so that the new name itself survives a power cut.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8], sync: bool) -> std::io::Result<()> {
-    use std::hash::{BuildHasher, RandomState};
-    let name = path
-        .file_name()
-        .ok_or_else(|| std::io::Error::other("the path names no file"))?;
-    let (temp, mut file) = (0..16)
-        .find_map(|attempt| {
-            // std's RandomState is seeded from the operating system's random source.
-            let random = RandomState::new().hash_one((std::process::id(), attempt));
-            let mut temp_name = std::ffi::OsString::from(".");
-            temp_name.push(name);
-            temp_name.push(format!(".{random:016x}.tmp"));
-            let temp: PathBuf = path.with_file_name(temp_name);
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&temp)
-            {
-                Ok(file) => Some(Ok((temp, file))),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => None,
-                Err(e) => Some(Err(e)),
-            }
-        })
-        .unwrap_or_else(|| {
-            Err(std::io::Error::other(
-                "no free temporary name after 16 random tries",
-            ))
-        })?;
-    let result = (|| {
-        file.write_all(bytes)?;
-        if sync {
-            file.sync_all()?;
-        }
-        drop(file);
-        std::fs::rename(&temp, path)?;
-        #[cfg(unix)]
-        if sync {
-            let parent = match path.parent() {
-                Some(p) if !p.as_os_str().is_empty() => p,
-                _ => Path::new("."),
-            };
-            std::fs::File::open(parent)?.sync_all()?;
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    result
 }
 
 /// A detector file's header, payload bytes and embedded weights (when it has them).

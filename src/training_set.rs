@@ -1,9 +1,8 @@
 //! The images a detector is fitted on: many normal ones and K abnormal ones.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use serde::{Deserialize, Serialize};
-use wscxr_backbone::Xray;
+use wscxr_image::Xray;
 
 use crate::WscxrError;
 use crate::data::list_images;
@@ -57,25 +56,34 @@ impl TrainingSet {
     }
 }
 
-/// Images with their labels (`true` = abnormal), normal ones first.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+/// Images with their labels (`true` = abnormal), normal ones first: files (paths convert) or
+/// radiographs in memory, as [`TrainingSet`] takes them.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct LabelledImages {
-    /// The image files.
-    pub paths: Vec<PathBuf>,
-    /// One label per file.
+    /// The images.
+    pub images: Vec<Xray>,
+    /// One label per image.
     pub labels: Vec<bool>,
 }
 
 impl LabelledImages {
     /// `normal` images labelled normal, then `anomaly` images labelled abnormal.
-    pub fn new(normal: Vec<PathBuf>, anomaly: Vec<PathBuf>) -> Self {
+    pub fn new<N, A>(normal: N, anomaly: A) -> Self
+    where
+        N: IntoIterator,
+        N::Item: Into<Xray>,
+        A: IntoIterator,
+        A::Item: Into<Xray>,
+    {
+        let normal: Vec<Xray> = normal.into_iter().map(Into::into).collect();
+        let anomaly: Vec<Xray> = anomaly.into_iter().map(Into::into).collect();
         let labels = normal
             .iter()
             .map(|_| false)
             .chain(anomaly.iter().map(|_| true))
             .collect();
         Self {
-            paths: normal.into_iter().chain(anomaly).collect(),
+            images: normal.into_iter().chain(anomaly).collect(),
             labels,
         }
     }
@@ -88,14 +96,19 @@ impl LabelledImages {
         ))
     }
 
+    /// The files among the images (radiographs in memory have none), in order.
+    pub fn files(&self) -> impl Iterator<Item = &Path> {
+        self.images.iter().filter_map(Xray::path)
+    }
+
     /// How many images.
     pub fn len(&self) -> usize {
-        self.paths.len()
+        self.images.len()
     }
 
     /// No image.
     pub fn is_empty(&self) -> bool {
-        self.paths.is_empty()
+        self.images.is_empty()
     }
 
     /// How many are abnormal.

@@ -6,17 +6,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use burn::prelude::*;
-use wscxr_backbone::{Backbone, Network, Xray};
-use wscxr_bank::PatchFeatures;
+use wscxr_backbone::{Backbone, Network};
 
-use crate::cache::{FeatureCache, extract_features};
 use crate::config::WscxrConfig;
-use crate::data::{file_sha256, sha256_hex};
+use crate::fsutil::{file_sha256, sha256_hex, write_atomically};
+use crate::registry::{BUNDLED_XCEPTION_WEIGHTS, KnownWeights};
 use crate::{BUNDLED_XCEPTION, WscxrError};
 
 /// SHA-256 of the bundled Xception record, [`BUNDLED_XCEPTION`].
-pub const BUNDLED_XCEPTION_SHA256: &str =
-    "08ec64ff41c7d0b88ca3344f80b970c29a03db173e736a74e0d87208f02b434d";
+pub const BUNDLED_XCEPTION_SHA256: &str = BUNDLED_XCEPTION_WEIGHTS.sha256;
 
 /// The environment variable naming the weights folder (see [`WeightsStore::from_env`]).
 pub const WEIGHTS_DIR_VAR: &str = "WSCXR_WEIGHTS_DIR";
@@ -114,12 +112,13 @@ impl WeightsStore {
             reason: format!("cannot store weights: {e}"),
         };
         std::fs::create_dir_all(&self.dir).map_err(store_error)?;
-        crate::persist::write_atomically(&stored, bytes, true).map_err(store_error)?;
+        write_atomically(&stored, bytes, true).map_err(store_error)?;
         Ok(stored)
     }
 
-    /// The bundled Xception record: from the store, or else copied into it from `assets/` of the
-    /// current folder (a wscxr checkout), the first time.
+    /// The bundled Xception record, resolved in order: the store; `assets/` of the current
+    /// folder (a wscxr checkout), copied into the store the first time; a download into the
+    /// store (feature `download`).
     pub fn bundled_xception(&self) -> Result<PathBuf, WscxrError> {
         if let Some(path) = self.find(BUNDLED_XCEPTION_SHA256)? {
             return Ok(path);
@@ -128,16 +127,52 @@ impl WeightsStore {
         if source.is_file() && file_sha256(source)? == BUNDLED_XCEPTION_SHA256 {
             return self.add(source);
         }
+        #[cfg(feature = "download")]
+        return self.fetch(&BUNDLED_XCEPTION_WEIGHTS);
+        #[cfg(not(feature = "download"))]
         Err(WscxrError::Data {
             path: self.dir.join(format!("{BUNDLED_XCEPTION_SHA256}.bpk")),
             reason: format!(
                 "the bundled Xception weights are neither in the weights folder nor at \
-                 ./{BUNDLED_XCEPTION}: run once from a wscxr checkout, or copy that file here \
-                 (folder: ${WEIGHTS_DIR_VAR}, else the user cache folder)"
+                 ./{BUNDLED_XCEPTION}: run once from a wscxr checkout, copy that file here \
+                 (folder: ${WEIGHTS_DIR_VAR}, else the user cache folder), or build with the \
+                 `download` feature to fetch it from {}",
+                BUNDLED_XCEPTION_WEIGHTS.url()
             ),
         })
     }
+
+    /// Known weights in the store: found by hash, or else downloaded from their URL
+    /// ([`KnownWeights::url`]: the release, or the mirror `$WSCXR_WEIGHTS_URL`) into the store.
+    #[cfg(feature = "download")]
+    pub fn fetch(&self, weights: &KnownWeights) -> Result<PathBuf, WscxrError> {
+        self.fetch_from(weights, &weights.url())
+    }
+
+    /// Known weights in the store: found by hash, or else downloaded from `url` into the store
+    /// and verified (exact size and SHA-256) before they are given their name there. Nothing is
+    /// downloaded when the store holds them already, and a failed download leaves nothing
+    /// behind.
+    #[cfg(feature = "download")]
+    pub fn fetch_from(&self, weights: &KnownWeights, url: &str) -> Result<PathBuf, WscxrError> {
+        if let Some(path) = self.find(weights.sha256)? {
+            return Ok(path);
+        }
+        std::fs::create_dir_all(&self.dir).map_err(|e| WscxrError::Data {
+            path: self.dir.clone(),
+            reason: format!("cannot store weights: {e}"),
+        })?;
+        let stored = self
+            .dir
+            .join(format!("{}.{}", weights.sha256, weights.format()));
+        crate::download::download(url, weights.sha256, weights.size, &stored, DOWNLOAD_TIMEOUT)?;
+        Ok(stored)
+    }
 }
+
+/// The longest a weights download may take: 32 MB at a slow 300 kB/s.
+#[cfg(feature = "download")]
+const DOWNLOAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
 fn is_onnx(path: &Path) -> bool {
     path.extension()
@@ -366,26 +401,6 @@ impl LoadedBackbone {
     /// `network:sha256`, the key that features and detectors are tied to.
     pub fn identity(&self) -> String {
         format!("{}:{}", self.backbone.network(), self.weights_sha256)
-    }
-
-    /// Patch features of X-rays under `config` (through `cache` when given);
-    /// `progress(done, total)` counts images.
-    pub fn patch_features(
-        &self,
-        paths: &[Xray],
-        config: &WscxrConfig,
-        cache: Option<&FeatureCache>,
-        progress: impl FnMut(usize, usize),
-    ) -> Result<PatchFeatures, WscxrError> {
-        let maps = extract_features(
-            &self.backbone,
-            &self.identity(),
-            paths,
-            &config.extract_options(),
-            cache,
-            progress,
-        )?;
-        Ok(wscxr_bank::patch_features(&maps, &config.patch)?)
     }
 }
 

@@ -1,69 +1,9 @@
-//! Shared by the examples: progress bars, heatmap overlays, backend choice.
+//! Shared by the examples: heatmap pictures, and output names after inputs.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 
-use indicatif::{ProgressBar, ProgressStyle};
-use wscxr::{Detector, Observer, ScoredImage, Stage};
-
-/// A progress bar per stage name, or nothing with `quiet`.
-pub struct Progress {
-    quiet: bool,
-    prefix: String,
-    bar: Option<(String, ProgressBar)>,
-}
-
-impl Observer for Progress {
-    fn progress(&mut self, stage: Stage, done: usize, total: usize) {
-        let name = format!("{}{stage}", self.prefix);
-        self.update(&name, done, total);
-    }
-}
-
-impl Progress {
-    pub fn new(quiet: bool) -> Self {
-        Self {
-            quiet,
-            prefix: String::new(),
-            bar: None,
-        }
-    }
-
-    /// Names the following stages `prefix` + stage, e.g. `K=4 seed=0 `.
-    pub fn set_prefix(&mut self, prefix: impl Into<String>) {
-        self.prefix = prefix.into();
-    }
-
-    /// Reports `done` of `total` in `stage`, starting a new bar when the stage changes.
-    pub fn update(&mut self, stage: &str, done: usize, total: usize) {
-        if self.quiet {
-            return;
-        }
-        let fresh = !matches!(&self.bar, Some((name, _)) if name == stage);
-        if fresh {
-            if let Some((_, bar)) = self.bar.take() {
-                bar.finish();
-            }
-            let bar = ProgressBar::new(total as u64);
-            bar.set_style(
-                ProgressStyle::with_template("{msg:>18} [{bar:30}] {pos}/{len} {elapsed}")
-                    .expect("valid template")
-                    .progress_chars("=> "),
-            );
-            bar.set_message(stage.to_string());
-            self.bar = Some((stage.to_string(), bar));
-        }
-        if let Some((_, bar)) = &self.bar {
-            bar.set_position(done as u64);
-        }
-    }
-
-    pub fn finish(&mut self) {
-        if let Some((_, bar)) = self.bar.take() {
-            bar.finish();
-        }
-    }
-}
+use wscxr::{Detector, ScoredImage};
 
 /// Writes one heatmap per scored image into `out` (named by `file_name(index, image)`), each at
 /// its image's resolution on the detector's fixed colour scale; returns the files in order.

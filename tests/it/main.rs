@@ -4,6 +4,7 @@
 //! unless the runner opted out with `WSCXR_SKIP_SHARED=1` / `WSCXR_SKIP_WGPU=1` (never under CI):
 //! then they print `SKIPPED:` and record themselves in `$WSCXR_SKIP_LOG` (see `common.rs`).
 
+mod architecture;
 mod backbone_parity;
 mod backbone_weights;
 mod bank;

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::common::*;
 use image::{DynamicImage, ImageBuffer, Luma, LumaA, Rgb, Rgba};
-use wscxr::backbone::{BackboneError, Normalization, load_image, preprocess};
+use wscxr::input::{ImageError, Normalization, load_image, preprocess};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -136,14 +136,11 @@ fn corrupt_truncated_and_missing_files_are_errors_naming_the_file() {
     std::fs::write(&text, "hello").unwrap();
     for path in [&corrupt, &truncated, &text] {
         let err = load_image(path, 64, Normalization::ImageNet).unwrap_err();
-        assert!(
-            matches!(err, BackboneError::Image { .. }),
-            "{path:?}: {err}"
-        );
+        assert!(matches!(err, ImageError::Image { .. }), "{path:?}: {err}");
         assert!(err.to_string().contains(path.to_str().unwrap()), "{err}");
     }
     let missing = dir.join("missing.png");
     let err = load_image(&missing, 64, Normalization::ImageNet).unwrap_err();
-    assert!(matches!(err, BackboneError::Io { .. }), "{err}");
+    assert!(matches!(err, ImageError::Io { .. }), "{err}");
     assert!(err.to_string().contains("missing.png"));
 }

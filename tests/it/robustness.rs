@@ -13,8 +13,9 @@ use std::path::{Path, PathBuf};
 
 use crate::common::shared_dir;
 use image::{ImageBuffer, Rgb};
-use wscxr::backbone::{Backbone, BackboneError, Network, Normalization, load_image};
+use wscxr::backbone::{Backbone, BackboneError, Network};
 use wscxr::burn::prelude::Device;
+use wscxr::input::{ImageError, Normalization, load_image};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -66,7 +67,7 @@ fn decode(dir: &Path, bytes: &[u8], what: &str) -> bool {
             assert_eq!(input.data.len(), 3 * 32 * 32, "{what}");
             true
         }
-        Err(BackboneError::Image { path: p, .. } | BackboneError::Io { path: p, .. }) => {
+        Err(ImageError::Image { path: p, .. } | ImageError::Io { path: p, .. }) => {
             assert_eq!(p, path, "{what}");
             false
         }

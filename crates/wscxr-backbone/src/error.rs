@@ -1,10 +1,11 @@
 use std::path::PathBuf;
 
-/// Everything that can go wrong while building a backbone, importing its weights or reading images.
+/// Everything that can go wrong while building a backbone, importing its weights or extracting
+/// features from X-rays.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BackboneError {
-    /// A file could not be opened or read.
+    /// A weights or record file could not be opened or read.
     #[error("cannot read {path}: {source}")]
     Io {
         /// The file.
@@ -12,31 +13,9 @@ pub enum BackboneError {
         /// The underlying error.
         source: std::io::Error,
     },
-    /// An image file could not be decoded (corrupt, truncated or of an unsupported format).
-    #[error("cannot decode image {path}: {source}")]
-    Image {
-        /// The image file.
-        path: PathBuf,
-        /// The decoder's error.
-        source: image::ImageError,
-    },
-    /// A DICOM file that cannot be read as one grayscale X-ray (no pixel data, several frames,
-    /// an unsupported transfer syntax or photometric interpretation, damaged).
-    #[error("cannot read DICOM file {path}: {reason}")]
-    Dicom {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// Pixels handed over in memory that do not make an image.
-    #[error("image '{name}': {reason}")]
-    Decoded {
-        /// The name given with the pixels.
-        name: String,
-        /// What is wrong with them.
-        reason: String,
-    },
+    /// An X-ray could not be read or preprocessed (see [`wscxr_image::ImageError`]).
+    #[error(transparent)]
+    Image(#[from] wscxr_image::ImageError),
     /// A weights file could not be parsed at all.
     #[error("cannot parse weights file {path}: {reason}")]
     WeightsFormat {
@@ -134,4 +113,21 @@ pub enum BackboneError {
         /// What burn-store reported.
         reason: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_errors_pass_through_unchanged() {
+        let image = wscxr_image::Radiograph::gray8("upload 7", 3, 2, vec![0; 5]).unwrap_err();
+        let text = image.to_string();
+        let error = BackboneError::from(image);
+        assert_eq!(error.to_string(), text);
+        assert!(matches!(
+            error,
+            BackboneError::Image(wscxr_image::ImageError::Decoded { .. })
+        ));
+    }
 }

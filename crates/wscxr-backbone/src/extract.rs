@@ -2,15 +2,15 @@
 //! a helper thread) overlaps the forward pass of the current one.
 
 use std::sync::mpsc;
+use std::time::Instant;
 
 use burn::prelude::*;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use wscxr_image::{InputImage, Xray, preprocess};
 
 use crate::BackboneError;
 use crate::backbone::Backbone;
-use crate::preprocess::{InputImage, preprocess};
-use crate::xray::Xray;
 
 /// Options for [`Backbone::extract`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,6 +34,22 @@ impl ExtractOptions {
     }
 }
 
+/// Where the time of [`Backbone::extract_timed`] went. Decoding and preprocessing run on helper
+/// threads while the network runs, so their seconds are summed over images (CPU time, which may
+/// exceed the wall time); `forward` and `waiting` are wall time of the calling thread, and
+/// `waiting` is the part of decoding that the forward passes did not hide.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExtractTimings {
+    /// Reading and decoding the files (PNG, JPEG, DICOM), summed over images.
+    pub decode: f64,
+    /// Resizing and normalising into network input, summed over images.
+    pub preprocess: f64,
+    /// Forward passes, wall time.
+    pub forward: f64,
+    /// Waiting for decoded input, wall time.
+    pub waiting: f64,
+}
+
 impl Backbone {
     /// Reads (files) or takes (radiographs in memory), preprocesses and runs X-rays in batches;
     /// returns one `[N, C, h, w]` tensor per requested tap, images in the order given.
@@ -44,8 +60,18 @@ impl Backbone {
         &self,
         images: &[Xray],
         options: &ExtractOptions,
-        mut progress: impl FnMut(usize, usize),
+        progress: impl FnMut(usize, usize),
     ) -> Result<Vec<Tensor<4>>, BackboneError> {
+        Ok(self.extract_timed(images, options, progress)?.0)
+    }
+
+    /// [`Backbone::extract`], and where its time went.
+    pub fn extract_timed(
+        &self,
+        images: &[Xray],
+        options: &ExtractOptions,
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<(Vec<Tensor<4>>, ExtractTimings), BackboneError> {
         if options.batch_size == 0 {
             return Err(BackboneError::InvalidParameter {
                 name: "batch_size",
@@ -81,19 +107,33 @@ impl Backbone {
         let total = images.len();
         let normalization = self.network.normalization();
         let size = options.size;
-        let (sender, receiver) = mpsc::sync_channel::<Result<Vec<InputImage>, BackboneError>>(1);
+        type Decoded = Result<(Vec<InputImage>, f64, f64), BackboneError>;
+        let (sender, receiver) = mpsc::sync_channel::<Decoded>(1);
         let batches: Vec<Vec<Xray>> = images
             .chunks(options.batch_size)
             .map(<[Xray]>::to_vec)
             .collect();
         let mut outputs: Vec<Vec<Tensor<4>>> = vec![Vec::new(); taps.len()];
+        let mut timings = ExtractTimings::default();
         std::thread::scope(|scope| -> Result<(), BackboneError> {
             scope.spawn(move || {
                 for batch in batches {
-                    let decoded: Result<Vec<InputImage>, BackboneError> = batch
+                    let decoded: Decoded = batch
                         .par_iter()
-                        .map(|x| Ok(preprocess(x.decode()?.pixels(), size, normalization)))
-                        .collect();
+                        .map(|x| {
+                            let clock = Instant::now();
+                            let radiograph = x.decode()?;
+                            let decoding = clock.elapsed().as_secs_f64();
+                            let clock = Instant::now();
+                            let input = preprocess(radiograph.pixels(), size, normalization);
+                            Ok((input, decoding, clock.elapsed().as_secs_f64()))
+                        })
+                        .collect::<Result<Vec<_>, BackboneError>>()
+                        .map(|timed| {
+                            let decode = timed.iter().map(|t| t.1).sum();
+                            let preprocess = timed.iter().map(|t| t.2).sum();
+                            (timed.into_iter().map(|t| t.0).collect(), decode, preprocess)
+                        });
                     let failed = decoded.is_err();
                     if sender.send(decoded).is_err() || failed {
                         break;
@@ -101,8 +141,13 @@ impl Backbone {
                 }
             });
             let mut done = 0;
+            let mut clock = Instant::now();
             for decoded in receiver {
-                let inputs = decoded?;
+                timings.waiting += clock.elapsed().as_secs_f64();
+                let (inputs, decode, preprocess) = decoded?;
+                timings.decode += decode;
+                timings.preprocess += preprocess;
+                let forward = Instant::now();
                 let n = inputs.len();
                 let mut data = Vec::with_capacity(n * 3 * size * size);
                 for image in inputs {
@@ -113,14 +158,17 @@ impl Backbone {
                 for (out, map) in outputs.iter_mut().zip(self.forward(input, &taps)?) {
                     out.push(map);
                 }
+                timings.forward += forward.elapsed().as_secs_f64();
                 done += n;
                 progress(done, total);
+                clock = Instant::now();
             }
             Ok(())
         })?;
-        Ok(outputs
+        let maps = outputs
             .into_iter()
             .map(|maps| Tensor::cat(maps, 0))
-            .collect())
+            .collect();
+        Ok((maps, timings))
     }
 }

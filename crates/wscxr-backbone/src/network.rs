@@ -1,10 +1,10 @@
 //! Which network: names, feature taps and their channels, input normalisation, weight names.
 
 use serde::{Deserialize, Serialize};
+use wscxr_image::Normalization;
 
 use crate::BackboneError;
 use crate::densenet::{DENSENET121_TAP_CHANNELS, DENSENET121_TAPS, DenseNet121};
-use crate::preprocess::Normalization;
 use crate::xception::{XCEPTION_TAP_CHANNELS, XCEPTION_TAPS, Xception};
 
 /// The networks this crate implements.

@@ -8,7 +8,8 @@ use burn::store::{BurnpackStore, FloatCastAdapter, HalfPrecisionAdapter, ModuleS
 use burn::tensor::DType;
 use serde::{Deserialize, Serialize};
 
-use crate::backbone::{Backbone, Model};
+use crate::backbone::Backbone;
+use crate::model::Model;
 use crate::weights::{NamedTensor, apply_named, read_onnx, read_onnx_bytes};
 use crate::{BackboneError, Network};
 

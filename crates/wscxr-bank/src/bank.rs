@@ -2,10 +2,11 @@
 
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
+use wscxr_backbone::is_host;
 
 use crate::BankError;
 use crate::coreset::{CoresetConfig, greedy_coreset};
-use crate::host::{is_host, nearest, row_norms, to_host};
+use crate::host::{nearest, row_norms, to_host};
 use crate::patch::PatchFeatures;
 
 /// Options of [`NormalBank::nearest`].

@@ -9,22 +9,6 @@ use rayon::prelude::*;
 
 use crate::BankError;
 
-/// Whether `device` computes on this machine's CPU, where the host kernels apply.
-pub(crate) fn is_host(device: &Device) -> bool {
-    let plain = device.clone().inner();
-    if plain == Device::flex() {
-        return true;
-    }
-    #[cfg(feature = "ndarray")]
-    {
-        #[allow(deprecated)]
-        if plain == Device::ndarray() {
-            return true;
-        }
-    }
-    false
-}
-
 /// The rows of a `[n, d]` float tensor as a host vector.
 pub(crate) fn to_host(tensor: Tensor<2>, what: &'static str) -> Result<Vec<f32>, BankError> {
     tensor

@@ -14,8 +14,8 @@ use wscxr::eval::{
 use wscxr::{Ablation, FeatureCache, WscxrConfig};
 
 use crate::convert::parse_network;
-use crate::progress::Bars;
 use crate::with_flag;
+use wscxr::progress::ProgressBars;
 
 /// Flags of `wscxr evaluate`.
 #[derive(clap::Args)]
@@ -148,7 +148,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         args.protocol, splits.eval_source, splits.threshold_source
     );
 
-    let mut progress = Bars::new(args.quiet);
+    let mut progress = ProgressBars::new(args.quiet);
     let evaluation = Evaluation::new(
         config.clone(),
         &splits,

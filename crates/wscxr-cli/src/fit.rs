@@ -1,13 +1,14 @@
 //! `wscxr fit`: fit a detector on folders of normal and abnormal X-rays and save it.
 
 use std::path::PathBuf;
+use std::time::Instant;
 
+use wscxr::progress::ProgressBars;
 use wscxr::{
-    FeatureCache, LabelledImages, ThresholdRule, TrainingSet, Validation, Wscxr, WscxrConfig,
-    list_images,
+    FeatureCache, LabelledImages, Observer, Part, ThresholdRule, Timings, TrainingSet, Validation,
+    Wscxr, WscxrConfig, list_images,
 };
 
-use crate::progress::Bars;
 use crate::{config_file, with_flag};
 
 /// Flags of `wscxr fit`.
@@ -59,6 +60,10 @@ pub struct Args {
     /// No progress bars.
     #[arg(long)]
     quiet: bool,
+    /// Print where the time went (decode, forward, coreset, mining, training, ...) on standard
+    /// error at the end.
+    #[arg(long)]
+    timings: bool,
 }
 
 /// Runs `wscxr fit`.
@@ -123,21 +128,28 @@ pub fn run(args: &Args) -> Result<(), String> {
         abnormal = abnormals.len(),
         "fitting"
     );
-    let mut bars = Bars::new(args.quiet);
-    let mut method = method.observer(&mut bars);
+    let mut bars = ProgressBars::new(args.quiet);
+    let mut timings = Timings::new(&mut bars);
+    let mut method = method.observer(&mut timings);
     if let Some(cache) = &cache {
         method = method.cache(cache);
     }
     let detector = method
         .fit(&TrainingSet::new(normals, abnormals), &device)
         .map_err(with_flag)?;
-    bars.finish();
+    let clock = Instant::now();
     if args.embed_weights {
         detector.save_with_weights(&args.out)
     } else {
         detector.save(&args.out)
     }
     .map_err(|e| format!("--out: {e}"))?;
+    timings.timed(Part::Writing, clock.elapsed().as_secs_f64());
+    let table = args.timings.then(|| timings.table());
+    bars.finish();
+    if let Some(table) = table {
+        eprint!("{table}");
+    }
     let report = detector.report();
     println!(
         "fitted on {} normal + {} abnormal images (bank {} rows, {} prototypes); saved {}",

@@ -14,7 +14,6 @@ mod config_file;
 mod convert;
 mod evaluate;
 mod fit;
-mod progress;
 mod score;
 mod shard;
 

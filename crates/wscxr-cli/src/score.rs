@@ -2,13 +2,11 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use rayon::prelude::*;
 use wscxr::localisation::Boxes;
-use wscxr::{Detector, Observer, Radiograph, ScoredImage, Stage, WscxrError, Xray, list_images};
+use wscxr::progress::ProgressBars;
+use wscxr::{Detector, ImageOutputs, ScoredImage, Timings, WscxrError, list_images};
 
-use crate::progress::Bars;
 use crate::shard::Shard;
 
 /// Flags of `wscxr score`.
@@ -48,6 +46,10 @@ pub struct Args {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    /// Print where the time went (decode, forward, scoring, writing, ...) on standard error at
+    /// the end.
+    #[arg(long)]
+    timings: bool,
     /// Image files and folders of images (a folder's images in name order).
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
@@ -57,10 +59,6 @@ pub struct Args {
 /// score's place among the normal validation scores and the decision (empty otherwise); with
 /// `--heatmaps`, the heatmap's file.
 const HEADER: [&str; 5] = ["path", "score", "normalized", "abnormal", "heatmap"];
-
-/// X-rays decoded at once when heatmaps or maps are drawn: each is decoded once, scored, and drawn from
-/// the same pixels, so only this many full-resolution images are held at a time.
-const HEATMAP_GROUP: usize = 16;
 
 /// One image's CSV record.
 fn record(image: &ScoredImage, heatmap: Option<&Path>) -> Vec<String> {
@@ -99,27 +97,19 @@ pub fn run(args: &Args) -> Result<(), String> {
     let range = args.shard.range(paths.len());
     let first_index = range.start;
     let paths = &paths[range];
-    if let Some(dir) = &args.heatmaps {
-        std::fs::create_dir_all(dir).map_err(|e| format!("--heatmaps: {}: {e}", dir.display()))?;
-    }
-    if let Some(dir) = &args.maps {
-        std::fs::create_dir_all(dir).map_err(|e| format!("--maps: {}: {e}", dir.display()))?;
-        // One file per stem: two inputs of one name would silently overwrite each other's map.
-        let mut stems = std::collections::HashMap::new();
-        for path in paths {
-            if let Some(first) = stems.insert(path.file_stem(), path) {
-                return Err(format!(
-                    "--maps: {} and {} would both be written to {}.npy",
-                    first.display(),
-                    path.display(),
-                    path.file_stem().unwrap_or_default().to_string_lossy()
-                ));
-            }
-        }
-    }
-    let boxes = match &args.boxes {
-        Some(file) => Some(Boxes::read(file).map_err(|e| format!("--boxes: {e}"))?),
-        None => None,
+    let outputs = ImageOutputs {
+        heatmaps: args.heatmaps.clone(),
+        maps: args.maps.clone(),
+        first_index,
+        ..ImageOutputs::default()
+    };
+    outputs.check(paths).map_err(|e| format!("--maps: {e}"))?;
+    let outputs = ImageOutputs {
+        boxes: match &args.boxes {
+            Some(file) => Some(Boxes::read(file).map_err(|e| format!("--boxes: {e}"))?),
+            None => None,
+        },
+        ..outputs
     };
     let out: Box<dyn Write> = match &args.csv {
         Some(path) => Box::new(
@@ -144,7 +134,8 @@ pub fn run(args: &Args) -> Result<(), String> {
         tracing::info!(weights = %stored.display(), "stored the backbone weights");
     }
     tracing::info!(images = paths.len(), shard = ?args.shard, "scoring");
-    let mut bars = Bars::new(args.quiet);
+    let mut bars = ProgressBars::new(args.quiet);
+    let mut timings = Timings::new(&mut bars);
     let mut write = |image: &ScoredImage, heatmap: Option<&Path>| {
         csv.write_record(record(image, heatmap))
             .map_err(|e| WscxrError::Data {
@@ -152,87 +143,24 @@ pub fn run(args: &Args) -> Result<(), String> {
                 reason: format!("cannot write a CSV row: {e}"),
             })
     };
-    if args.heatmaps.is_none() && args.maps.is_none() {
-        detector
-            .score_each(paths, &mut bars, |image| write(&image, None))
-            .map_err(|e| e.to_string())?;
-    } else {
-        for (g, group) in paths.chunks(HEATMAP_GROUP).enumerate() {
-            let offset = g * HEATMAP_GROUP;
-            let decoded: Vec<Arc<Radiograph>> = group
-                .par_iter()
-                .map(|p| Radiograph::read(p).map(Arc::new))
-                .collect::<Result<_, _>>()
-                .map_err(|e| e.to_string())?;
-            let xrays: Vec<Xray> = decoded.iter().cloned().map(Xray::from).collect();
-            let mut progress = Offset {
-                inner: &mut bars,
-                offset,
-                total: paths.len(),
-            };
-            let mut scored = Vec::with_capacity(group.len());
-            detector
-                .score_each(&xrays, &mut progress, |image| {
-                    scored.push(image);
-                    Ok(())
-                })
-                .map_err(|e| e.to_string())?;
-            // Drawing and encoding dominate here; one image per core.
-            let files: Vec<Option<PathBuf>> = scored
-                .par_iter()
-                .zip(&decoded)
-                .zip(group)
-                .enumerate()
-                .map(|(i, ((image, radiograph), path))| {
-                    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
-                    let size = [radiograph.height() as usize, radiograph.width() as usize];
-                    if let Some(dir) = &args.maps {
-                        image
-                            .map(size)?
-                            .write_npy(&dir.join(format!("{stem}.npy")))?;
-                    }
-                    let Some(dir) = &args.heatmaps else {
-                        return Ok(None);
-                    };
-                    let file = dir.join(format!("{:06}_{stem}.png", first_index + offset + i));
-                    let found = boxes.as_ref().and_then(|b| b.of(&path.to_string_lossy()));
-                    detector
-                        .heatmap_with_boxes(radiograph, image, found.unwrap_or_default())?
-                        .save(&file)
-                        .map_err(|e| WscxrError::Data {
-                            path: file.clone(),
-                            reason: format!("cannot write the heatmap: {e}"),
-                        })?;
-                    Ok(Some(file))
-                })
-                .collect::<Result<_, WscxrError>>()
-                .map_err(|e| e.to_string())?;
-            for (image, file) in scored.iter().zip(&files) {
-                write(image, file.as_deref()).map_err(|e| e.to_string())?;
-            }
-        }
-    }
+    detector
+        .score_files(paths, &outputs, &mut timings, |image, heatmap| {
+            write(image, heatmap)
+        })
+        .map_err(|e| e.to_string())?;
+    let table = args.timings.then(|| timings.table());
     bars.finish();
+    if let Some(table) = table {
+        eprint!("{table}");
+    }
     csv.flush().map_err(|e| format!("--csv: {e}"))?;
     Ok(())
-}
-
-/// Passes progress on, counted over all images rather than over one group.
-struct Offset<'a> {
-    inner: &'a mut Bars,
-    offset: usize,
-    total: usize,
-}
-
-impl Observer for Offset<'_> {
-    fn progress(&mut self, stage: Stage, done: usize, _: usize) {
-        self.inner.progress(stage, self.offset + done, self.total);
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wscxr::Xray;
 
     fn csv_line(image: &ScoredImage) -> String {
         let mut csv = csv::WriterBuilder::new()

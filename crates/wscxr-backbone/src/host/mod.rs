@@ -24,25 +24,9 @@ use std::time::{Duration, Instant};
 use burn::prelude::*;
 
 use crate::BackboneError;
-use crate::backbone::Model;
+use crate::model::Model;
 use densenet::HostDenseNet;
 use xception::HostXception;
-
-/// Whether `device` computes on this machine's CPU, in host memory.
-pub(crate) fn is_host(device: &Device) -> bool {
-    let plain = device.clone().inner();
-    if plain == Device::flex() {
-        return true;
-    }
-    #[cfg(feature = "ndarray")]
-    {
-        #[allow(deprecated)]
-        if plain == Device::ndarray() {
-            return true;
-        }
-    }
-    false
-}
 
 /// A channels-last activation map `[n, h, w, c]`, contiguous.
 #[derive(Debug, Clone)]

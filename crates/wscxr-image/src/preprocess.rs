@@ -11,7 +11,7 @@ use std::path::Path;
 use image::DynamicImage;
 use serde::{Deserialize, Serialize};
 
-use crate::BackboneError;
+use crate::ImageError;
 use crate::xray::Radiograph;
 
 /// How pixel values in [0, 255] are mapped to the network's input range.
@@ -54,9 +54,9 @@ pub fn load_image(
     path: &Path,
     size: usize,
     normalization: Normalization,
-) -> Result<InputImage, BackboneError> {
+) -> Result<InputImage, ImageError> {
     if size == 0 {
-        return Err(BackboneError::InvalidParameter {
+        return Err(ImageError::InvalidParameter {
             name: "image_size",
             value: "0".into(),
             reason: "must be at least 1",

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use image::error::{DecodingError, ImageFormatHint};
-use image::{DynamicImage, ImageBuffer, ImageError, ImageFormat, ImageReader, Luma};
+use image::{DynamicImage, ImageBuffer, ImageFormat, ImageReader, Luma};
 
-use crate::BackboneError;
+use crate::ImageError;
 use crate::dicom::{is_dicom_file, read_dicom};
 
 /// A decoded chest X-ray in memory, with a name saying where it came from (shown in errors and
@@ -23,10 +23,10 @@ pub struct Radiograph {
 impl Radiograph {
     /// Decoded pixels (gray or colour, 8 or 16 bit; colour is used as Pillow's `convert('RGB')`
     /// would, gray is copied to the three channels). An image without pixels is an error.
-    pub fn new(name: impl Into<String>, pixels: DynamicImage) -> Result<Self, BackboneError> {
+    pub fn new(name: impl Into<String>, pixels: DynamicImage) -> Result<Self, ImageError> {
         let name = name.into();
         if pixels.width() == 0 || pixels.height() == 0 {
-            return Err(BackboneError::Decoded {
+            return Err(ImageError::Decoded {
                 name,
                 reason: format!("{} x {} pixels", pixels.width(), pixels.height()),
             });
@@ -40,7 +40,7 @@ impl Radiograph {
         width: u32,
         height: u32,
         pixels: Vec<u8>,
-    ) -> Result<Self, BackboneError> {
+    ) -> Result<Self, ImageError> {
         let name = name.into();
         let len = pixels.len();
         if len as u64 != width as u64 * height as u64 {
@@ -58,7 +58,7 @@ impl Radiograph {
         width: u32,
         height: u32,
         pixels: Vec<u16>,
-    ) -> Result<Self, BackboneError> {
+    ) -> Result<Self, ImageError> {
         let name = name.into();
         let len = pixels.len();
         if len as u64 != width as u64 * height as u64 {
@@ -74,11 +74,11 @@ impl Radiograph {
     /// that Part 10 header, whatever the file's name;
     /// see the [module](crate::dicom) notes on how its values are read), else PNG or JPEG by
     /// content. The name is the path.
-    pub fn read(path: &Path) -> Result<Self, BackboneError> {
+    pub fn read(path: &Path) -> Result<Self, ImageError> {
         let pixels = if is_dicom_file(path) {
             read_dicom(path)?
         } else {
-            let io = |source| BackboneError::Io {
+            let io = |source| ImageError::Io {
                 path: path.to_path_buf(),
                 source,
             };
@@ -89,7 +89,7 @@ impl Radiograph {
             if reader.format() == Some(ImageFormat::Png) {
                 verify_png_checksum(path)?;
             }
-            reader.decode().map_err(|source| BackboneError::Image {
+            reader.decode().map_err(|source| ImageError::Image {
                 path: path.to_path_buf(),
                 source,
             })?
@@ -122,15 +122,15 @@ impl Radiograph {
 /// a PNG whose data was damaged (with its chunk CRCs made to match) decodes to wrong pixels
 /// without an error. Reading its rows once with the checksum on refuses it; rows are streamed
 /// (within `png`'s default memory limit), never held.
-fn verify_png_checksum(path: &Path) -> Result<(), BackboneError> {
-    let error = |e: png::DecodingError| BackboneError::Image {
+fn verify_png_checksum(path: &Path) -> Result<(), ImageError> {
+    let error = |e: png::DecodingError| ImageError::Image {
         path: path.to_path_buf(),
-        source: ImageError::Decoding(DecodingError::new(
+        source: image::ImageError::Decoding(DecodingError::new(
             ImageFormatHint::Exact(ImageFormat::Png),
             e,
         )),
     };
-    let file = std::fs::File::open(path).map_err(|source| BackboneError::Io {
+    let file = std::fs::File::open(path).map_err(|source| ImageError::Io {
         path: path.to_path_buf(),
         source,
     })?;
@@ -143,8 +143,8 @@ fn verify_png_checksum(path: &Path) -> Result<(), BackboneError> {
     reader.finish().map_err(error)
 }
 
-fn size_mismatch(name: String, width: u32, height: u32, len: usize) -> BackboneError {
-    BackboneError::Decoded {
+fn size_mismatch(name: String, width: u32, height: u32, len: usize) -> ImageError {
+    ImageError::Decoded {
         name,
         reason: format!("{len} pixels given for {width} x {height}"),
     }
@@ -162,7 +162,7 @@ pub enum Xray {
 
 impl Xray {
     /// The decoded radiograph: the file read now, or the one in memory.
-    pub fn decode(&self) -> Result<Arc<Radiograph>, BackboneError> {
+    pub fn decode(&self) -> Result<Arc<Radiograph>, ImageError> {
         match self {
             Xray::File(path) => Radiograph::read(path).map(Arc::new),
             Xray::Decoded(radiograph) => Ok(radiograph.clone()),

@@ -1,5 +1,5 @@
-//! An on-disk cache of backbone feature maps, so that sweeps over K, seeds and ablations extract
-//! each image once.
+//! Patch features of X-rays: backbone feature maps, extracted or read from an on-disk cache (so
+//! that sweeps over K, seeds and ablations extract each image once), then aggregated into patches.
 //!
 //! Entries are keyed by (cache format and feature code version, image hash, backbone,
 //! weights file hash, image size, tap); changing any of them, or the image's bytes, misses the
@@ -8,14 +8,19 @@
 //! rank, sizes, channel count) is reported on stderr and recomputed, never trusted or a panic.
 
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use burn::prelude::*;
 use sha2::{Digest, Sha256};
-use wscxr_backbone::{Backbone, ExtractOptions, Xray};
+use wscxr_backbone::{Backbone, ExtractOptions, ExtractTimings};
+use wscxr_bank::PatchFeatures;
+use wscxr_image::Xray;
 
 use crate::WscxrError;
-use crate::data::{file_sha256, hex};
-use crate::persist::write_atomically;
+use crate::config::WscxrConfig;
+use crate::fsutil::{file_sha256, hex, write_atomically};
+use crate::observer::{Observer, Part, Stage};
+use crate::weights::LoadedBackbone;
 
 const MAGIC: &[u8; 8] = b"WSCXRFC2";
 /// Part of every key. Bump the number when preprocessing or feature extraction changes what a
@@ -143,11 +148,54 @@ pub fn extract_features(
     cache: Option<&FeatureCache>,
     progress: impl FnMut(usize, usize),
 ) -> Result<Vec<Tensor<4>>, WscxrError> {
+    Ok(extract_features_timed(backbone, identity, paths, options, cache, progress)?.0)
+}
+
+/// [`extract_features`], and where its time went: `forward` is all the wall time that was not
+/// spent waiting for images (forward passes, and the cache's hashing, reads and writes).
+fn extract_features_timed(
+    backbone: &Backbone,
+    identity: &str,
+    paths: &[Xray],
+    options: &ExtractOptions,
+    cache: Option<&FeatureCache>,
+    progress: impl FnMut(usize, usize),
+) -> Result<(Vec<Tensor<4>>, ExtractTimings), WscxrError> {
+    let clock = Instant::now();
+    let mut timings = ExtractTimings::default();
+    let maps = through_cache(
+        backbone,
+        identity,
+        paths,
+        options,
+        cache,
+        progress,
+        &mut timings,
+    )?;
+    timings.forward = (clock.elapsed().as_secs_f64() - timings.waiting).max(0.0);
+    Ok((maps, timings))
+}
+
+/// The body of [`extract_features_timed`].
+fn through_cache(
+    backbone: &Backbone,
+    identity: &str,
+    paths: &[Xray],
+    options: &ExtractOptions,
+    cache: Option<&FeatureCache>,
+    progress: impl FnMut(usize, usize),
+    timings: &mut ExtractTimings,
+) -> Result<Vec<Tensor<4>>, WscxrError> {
+    let mut extract = |paths: &[Xray], progress| -> Result<Vec<Tensor<4>>, WscxrError> {
+        let (maps, spent) = backbone.extract_timed(paths, options, progress)?;
+        *timings = spent;
+        Ok(maps)
+    };
     let Some(cache) = cache else {
-        return Ok(backbone.extract(paths, options, progress)?);
+        return extract(paths, progress);
     };
     if paths.is_empty() {
-        return Ok(backbone.extract(paths, options, progress)?);
+        return extract(paths, progress);
     }
     let identity = format!("{identity}|{}", options.size);
     let hashes = paths
@@ -179,7 +227,7 @@ pub fn extract_features(
         .collect();
     if !missing.is_empty() {
         let missing_paths: Vec<Xray> = missing.iter().map(|&i| paths[i].clone()).collect();
-        let maps = backbone.extract(&missing_paths, options, progress)?;
+        let maps = extract(&missing_paths, progress)?;
         for (t, (tap, map)) in options.taps.iter().zip(maps).enumerate() {
             let [n, c, h, w] = map.dims();
             let values = map
@@ -246,6 +294,56 @@ fn image_sha256(image: &Xray) -> Result<String, WscxrError> {
             hasher.update(pixels.as_bytes());
             Ok(hex(&hasher.finalize()))
         }
+    }
+}
+
+impl LoadedBackbone {
+    /// Patch features of X-rays under `config` (through `cache` when given);
+    /// `progress(done, total)` counts images.
+    pub fn patch_features(
+        &self,
+        paths: &[Xray],
+        config: &WscxrConfig,
+        cache: Option<&FeatureCache>,
+        progress: impl FnMut(usize, usize) + Send,
+    ) -> Result<PatchFeatures, WscxrError> {
+        /// Passes progress to the closure and drops timings.
+        struct Progress<F>(F);
+        impl<F: FnMut(usize, usize) + Send> Observer for Progress<F> {
+            fn progress(&mut self, _: Stage, done: usize, total: usize) {
+                (self.0)(done, total);
+            }
+        }
+        let mut observer = Progress(progress);
+        self.patch_features_observed(paths, config, cache, Stage::Scoring, &mut observer)
+    }
+
+    /// Patch features of X-rays, reporting progress in `stage` and the time of each part to
+    /// `observer`.
+    pub(crate) fn patch_features_observed(
+        &self,
+        paths: &[Xray],
+        config: &WscxrConfig,
+        cache: Option<&FeatureCache>,
+        stage: Stage,
+        observer: &mut dyn Observer,
+    ) -> Result<PatchFeatures, WscxrError> {
+        let (maps, timings) = extract_features_timed(
+            self.backbone(),
+            &self.identity(),
+            paths,
+            &config.extract_options(),
+            cache,
+            |done, total| observer.progress(stage, done, total),
+        )?;
+        observer.timed(Part::Decode, timings.decode);
+        observer.timed(Part::Preprocess, timings.preprocess);
+        observer.timed(Part::WaitingForImages, timings.waiting);
+        observer.timed(Part::Forward, timings.forward);
+        let clock = Instant::now();
+        let features = wscxr_bank::patch_features(&maps, &config.patch)?;
+        observer.timed(Part::PatchAggregation, clock.elapsed().as_secs_f64());
+        Ok(features)
     }
 }
 

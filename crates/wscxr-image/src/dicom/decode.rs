@@ -1,30 +1,5 @@
-//! DICOM input: chest X-rays as a PACS sends them, read to display values the way a viewer shows
-//! them.
-//!
-//! The pixel pipeline of DICOM PS3.3 C.11 for grayscale images:
-//! 1. the stored values (`Bits Stored` of them, unsigned or two's complement), decoded by
-//!    `dicom-pixeldata` from native or compressed pixel data;
-//! 2. the modality LUT: `Rescale Slope` and `Rescale Intercept` (a Modality LUT Sequence is refused:
-//!    its table is not applied here);
-//! 3. the VOI LUT: the first VOI LUT Sequence item when there is one, else the first
-//!    `Window Center` / `Window Width` with its `VOI LUT Function` (LINEAR, LINEAR_EXACT or
-//!    SIGMOID), else a window from the 0.5th to the 99.5th percentile of the modality values;
-//! 4. `MONOCHROME1` inverted, so that bone is bright as in `MONOCHROME2`, and so is a
-//!    `Presentation LUT Shape` of INVERSE (the DX IOD pairs INVERSE with MONOCHROME1, both
-//!    meaning one inversion, so the two together invert once).
-//!
-//! What this pipeline cannot follow is refused by name rather than shown wrongly: a malformed
-//! VOI LUT Sequence item, an unknown VOI LUT Function or Presentation LUT Shape, and a
-//! `High Bit` other than `Bits Stored - 1`. Data sets written without the Part 10 preamble and
-//! meta group (implicit VR little endian, explicit VR little or big endian) are read too.
-//!
-//! The result, in [0, 1], is quantised to 8 bits: what a display shows, and what the PNG exports
-//! that chest X-ray datasets (and the method's reference code) are made of hold, so that a DICOM
-//! file gives exactly the features of its 8-bit PNG export. Transfer syntaxes: implicit and
-//! explicit VR little endian, explicit VR big endian,
-//! deflated explicit VR little endian, RLE lossless, JPEG baseline, extended and lossless, and
-//! JPEG 2000 (lossless and lossy), all decoded in pure Rust. JPEG-LS, JPEG XL and HTJ2K are not
-//! built in and are refused by name.
+//! Decoding of DICOM files (the `dicom` feature): the pixel pipeline described in the
+//! [module](super) notes, on dicom-rs.
 
 use std::io::{BufReader, Read};
 use std::path::Path;
@@ -39,12 +14,9 @@ use dicom_object::{
 use dicom_pixeldata::{ConvertOptions, ModalityLutOption, PixelDecoder, VoiLutFunction};
 use image::{DynamicImage, ImageBuffer, Luma};
 
-use crate::BackboneError;
+use super::{MAX_DICOM_BYTES, MAX_DICOM_PIXELS, bare_syntax, is_part10};
+use crate::ImageError;
 
-/// The largest DICOM file read: ten times a 4,300 x 3,500 16-bit detector's image.
-pub const MAX_DICOM_BYTES: u64 = 300 << 20;
-/// The most pixels one image may have (8,192 x 8,192).
-pub const MAX_DICOM_PIXELS: u64 = 1 << 26;
 /// Where the percentile window sits when a file has no VOI attributes (per mille).
 const PERCENTILE_WINDOW: (usize, usize) = (5, 995);
 
@@ -53,42 +25,6 @@ const PERCENTILE_WINDOW: (usize, usize) = (5, 995);
 /// that to one such reservation however many images are decoded in parallel; the pixel decoding
 /// itself, bounded by [`MAX_DICOM_PIXELS`], runs in parallel.
 static PARSE: Mutex<()> = Mutex::new(());
-
-/// Whether `path` is a DICOM file: a Part 10 file (128 bytes of preamble, then `DICM`), or a
-/// bare data set without that header whose first element is in group 0008, as old archives and
-/// some toolkits write them.
-pub fn is_dicom_file(path: &Path) -> bool {
-    let mut head = Vec::with_capacity(132);
-    std::fs::File::open(path)
-        .and_then(|file| file.take(132).read_to_end(&mut head))
-        .is_ok()
-        && (is_part10(&head) || bare_syntax(&head).is_some())
-}
-
-fn is_part10(head: &[u8]) -> bool {
-    head.len() >= 132 && &head[128..132] == b"DICM"
-}
-
-/// Retired from the standard (hence deprecated in dicom-dictionary-std), yet still in archives.
-const EXPLICIT_VR_BIG_ENDIAN: &str = "1.2.840.10008.1.2.2";
-
-/// The transfer syntax of a data set without Part 10 header, told from its first element, which
-/// must be in group 0008 (every image IOD has group 0008 attributes, and nothing sorts before
-/// them once the meta group is gone). Explicit VR shows as two capital letters after the tag;
-/// in implicit VR those bytes are the low half of a length, which two capitals would make over
-/// 16 KiB for an element of short strings. Big endian exists only as explicit VR.
-fn bare_syntax(head: &[u8]) -> Option<&'static str> {
-    if head.len() < 8 {
-        return None;
-    }
-    let explicit = head[4].is_ascii_uppercase() && head[5].is_ascii_uppercase();
-    match (head[0], head[1]) {
-        (0x08, 0x00) if explicit => Some(uids::EXPLICIT_VR_LITTLE_ENDIAN),
-        (0x08, 0x00) => Some(uids::IMPLICIT_VR_LITTLE_ENDIAN),
-        (0x00, 0x08) if explicit => Some(EXPLICIT_VR_BIG_ENDIAN),
-        _ => None,
-    }
-}
 
 /// Opens a Part 10 file, or a bare data set given the meta group it lacks, so that the rest of
 /// the pipeline (the pixel decoder included) sees one kind of object.
@@ -128,12 +64,12 @@ fn open_object(path: &Path) -> Result<DefaultDicomObject, String> {
 }
 
 /// Reads a single-frame grayscale DICOM file into an 8-bit gray image of display values.
-pub(crate) fn read_dicom(path: &Path) -> Result<DynamicImage, BackboneError> {
-    let error = |reason: String| BackboneError::Dicom {
+pub(crate) fn read_dicom(path: &Path) -> Result<DynamicImage, ImageError> {
+    let error = |reason: String| ImageError::Dicom {
         path: path.to_path_buf(),
         reason,
     };
-    let metadata = std::fs::metadata(path).map_err(|source| BackboneError::Io {
+    let metadata = std::fs::metadata(path).map_err(|source| ImageError::Io {
         path: path.to_path_buf(),
         source,
     })?;
