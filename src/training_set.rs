@@ -8,7 +8,7 @@ use crate::WscxrError;
 use crate::data::list_images;
 
 /// Normal training images and the K known-abnormal ones (image-level labels only): files (paths
-/// convert) or [`Radiograph`](crate::backbone::Radiograph)s in memory, in any mix.
+/// convert) or [`Radiograph`](crate::Radiograph)s in memory, in any mix.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TrainingSet {
     normals: Vec<Xray>,

@@ -6,6 +6,7 @@
 
 use rayon::prelude::*;
 
+use super::buffers::Scratch;
 use super::conv::Conv;
 use super::fold;
 use super::gemm::Threads;
@@ -98,19 +99,24 @@ impl HostDenseNet {
     /// stops at its last entry), channels-last, `None` for the others.
     pub fn forward(&self, x: Map, keep: &[bool], profile: &mut Profile) -> Vec<Option<Map>> {
         let (h0, w0) = self.conv0.out_size(x.h, x.w);
-        let mut stem = Map::zeros(x.n, h0, w0, self.conv0.cout);
-        self.conv0
-            .run(&x.data, x.n, x.h, x.w, false, &mut stem.data, stem.c, 0);
-        profile.lap("conv0 7x7/2 3->64");
         let (h1, w1) = ((h0 - 1) / 2 + 1, (w0 - 1) / 2 + 1);
         let mut buffer = Map::zeros(x.n, h1, w1, block_width(&self.blocks[0]));
-        max_pool_pad1_relu(&stem.data, x.n, h0, w0, stem.c, &mut buffer.data, buffer.c);
+        // The stem one image at a time: conv0's map (4 MiB per image at 256 px) then stays in
+        // cache for the pool instead of streaming the whole batch's through memory.
+        let mut stem = Map::zeros(1, h0, w0, self.conv0.cout);
+        let (image, pooled) = (x.h * x.w * x.c, h1 * w1 * buffer.c);
+        for (input, out) in x.data.chunks(image).zip(buffer.data.chunks_mut(pooled)) {
+            self.conv0
+                .run(input, 1, x.h, x.w, false, &mut stem.data, stem.c, 0);
+            profile.lap("conv0 7x7/2 3->64");
+            max_pool_pad1_relu(&stem.data, 1, h0, w0, stem.c, out, buffer.c);
+            profile.lap("pool0 3x3/2");
+        }
         drop(stem);
-        profile.lap("pool0 3x3/2");
         let mut taps: Vec<Option<Map>> = Vec::with_capacity(keep.len());
         let mut prev: Option<Map> = None;
-        let mut normed = Vec::new();
-        let mut bottleneck = Vec::new();
+        let mut normed = Scratch::new();
+        let mut bottleneck = Scratch::new();
         for (i, block) in self.blocks.iter().enumerate().take(keep.len()) {
             if let Some(prev) = prev.take() {
                 let t = &self.transitions[i - 1];

@@ -7,6 +7,7 @@
 //! Parallelism is rayon's (one worker per core): GEMMs split across the pool, the other kernels
 //! run one output row per task.
 
+mod buffers;
 mod conv;
 mod densenet;
 mod depthwise;
@@ -45,7 +46,7 @@ impl Map {
             h,
             w,
             c,
-            data: vec![0.0; n * h * w * c],
+            data: buffers::zeroed(n * h * w * c),
         }
     }
 
@@ -75,6 +76,12 @@ impl Map {
     /// Pixels over the whole batch (`n * h * w`): the rows of a 1x1 convolution's GEMM.
     pub fn pixels(&self) -> usize {
         self.n * self.h * self.w
+    }
+}
+
+impl Drop for Map {
+    fn drop(&mut self) {
+        buffers::recycle(std::mem::take(&mut self.data));
     }
 }
 

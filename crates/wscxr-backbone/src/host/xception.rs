@@ -4,6 +4,7 @@
 
 use rayon::prelude::*;
 
+use super::buffers::Scratch;
 use super::conv::Conv;
 use super::depthwise::{depthwise3x3, depthwise3x3_rows};
 use super::fold;
@@ -259,7 +260,7 @@ impl HostXception {
             let wanted = keep.get(taps.len()).copied().unwrap_or(false);
             taps.push(wanted.then(|| x.clone()));
         };
-        let mut scratch = Vec::new();
+        let mut scratch = Scratch::new();
         // The high-resolution start (stem, blocks 2 and 3) one image at a time: its maps
         // (8 MiB per image at 256 px) then stay in the last-level cache instead of streaming
         // the whole batch's through memory; the deeper blocks, where weights dominate, run on the
