@@ -160,7 +160,17 @@ impl Detector {
         boxes: &[FindingBox],
     ) -> Result<RgbImage, WscxrError> {
         let size = [radiograph.height() as usize, radiograph.width() as usize];
-        let mut picture = overlay(radiograph.pixels(), &scored.map(size)?, &self.colour_scale)?;
+        self.heatmap_of_map(radiograph, &scored.map(size)?, boxes)
+    }
+
+    /// The heatmap of an anomaly map already at the radiograph's size.
+    pub(crate) fn heatmap_of_map(
+        &self,
+        radiograph: &Radiograph,
+        map: &AnomalyMap,
+        boxes: &[FindingBox],
+    ) -> Result<RgbImage, WscxrError> {
+        let mut picture = overlay(radiograph.pixels(), map, &self.colour_scale)?;
         draw_boxes(&mut picture, boxes);
         with_colour_bar(&picture, &self.colour_scale)
     }

@@ -214,18 +214,18 @@ impl Detector {
         radiograph: &Radiograph,
     ) -> Result<Option<PathBuf>, WscxrError> {
         let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+        // One map serves both outputs.
+        let size = [radiograph.height() as usize, radiograph.width() as usize];
+        let map = image.map(size)?;
         if let Some(dir) = &outputs.maps {
-            let size = [radiograph.height() as usize, radiograph.width() as usize];
-            image
-                .map(size)?
-                .write_npy(&dir.join(format!("{stem}.npy")))?;
+            map.write_npy(&dir.join(format!("{stem}.npy")))?;
         }
         #[cfg(feature = "plots")]
         if let Some(dir) = &outputs.heatmaps {
             let file = dir.join(format!("{index:06}_{stem}.png"));
             let boxes = outputs.boxes.as_ref();
             let found = boxes.and_then(|b| b.of(&path.to_string_lossy()));
-            self.heatmap_with_boxes(radiograph, image, found.unwrap_or_default())?
+            self.heatmap_of_map(radiograph, &map, found.unwrap_or_default())?
                 .save(&file)
                 .map_err(|e| WscxrError::Data {
                     path: file.clone(),

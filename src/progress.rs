@@ -36,6 +36,7 @@ impl ProgressBars {
         }
         if !matches!(&self.bar, Some((current, _)) if current == name) {
             self.finish();
+            tracing::info!(stage = %name, total, "stage started");
             let bar = ProgressBar::new(total as u64);
             if let Ok(style) =
                 ProgressStyle::with_template("{msg:>24} [{bar:30}] {pos}/{len} {elapsed}")

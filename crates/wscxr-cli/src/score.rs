@@ -77,6 +77,8 @@ fn record(image: &ScoredImage, heatmap: Option<&Path>) -> Vec<String> {
 
 /// Runs `wscxr score`.
 pub fn run(args: &Args) -> Result<(), String> {
+    let mut bars = ProgressBars::new(args.quiet);
+    let mut timings = Timings::new(&mut bars);
     if !args.detector.is_file() {
         return Err(format!(
             "--detector: {}: no such file",
@@ -134,8 +136,6 @@ pub fn run(args: &Args) -> Result<(), String> {
         tracing::info!(weights = %stored.display(), "stored the backbone weights");
     }
     tracing::info!(images = paths.len(), shard = ?args.shard, "scoring");
-    let mut bars = ProgressBars::new(args.quiet);
-    let mut timings = Timings::new(&mut bars);
     let mut write = |image: &ScoredImage, heatmap: Option<&Path>| {
         csv.write_record(record(image, heatmap))
             .map_err(|e| WscxrError::Data {

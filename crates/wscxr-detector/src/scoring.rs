@@ -109,23 +109,29 @@ fn gaussian_blur(map: &mut [f32], size: [usize; 2], sigma: f32) {
         }
         i as usize
     };
+    // Each pass adds the kernel's taps in order for a whole row at a time (the same sums, in the
+    // same order, as one pixel at a time, but vectorised): a 256 px map took milliseconds.
+    let taps = kernel.len();
     let mut temp = vec![0f32; h * w];
-    for y in 0..h {
-        for x in 0..w {
-            temp[y * w + x] = kernel
-                .iter()
-                .enumerate()
-                .map(|(k, &c)| c * map[y * w + reflect(x as isize + k as isize - radius, w)])
-                .sum();
+    let mut padded = vec![0f32; w + taps - 1];
+    for (row, out) in map.chunks_exact(w).zip(temp.chunks_exact_mut(w)) {
+        for (i, p) in padded.iter_mut().enumerate() {
+            *p = row[reflect(i as isize - radius, w)];
+        }
+        for (k, &c) in kernel.iter().enumerate() {
+            out.iter_mut()
+                .zip(&padded[k..k + w])
+                .for_each(|(o, &v)| *o += c * v);
         }
     }
-    for y in 0..h {
-        for x in 0..w {
-            map[y * w + x] = kernel
-                .iter()
-                .enumerate()
-                .map(|(k, &c)| c * temp[reflect(y as isize + k as isize - radius, h) * w + x])
-                .sum();
+    let rows: Vec<usize> = (0..h + taps - 1)
+        .map(|i| reflect(i as isize - radius, h))
+        .collect();
+    for (y, out) in map.chunks_exact_mut(w).enumerate() {
+        out.fill(0.0);
+        for (k, &c) in kernel.iter().enumerate() {
+            let src = &temp[rows[y + k] * w..][..w];
+            out.iter_mut().zip(src).for_each(|(o, &v)| *o += c * v);
         }
     }
 }
