@@ -148,22 +148,8 @@ pub fn extract_features(
     cache: Option<&FeatureCache>,
     progress: impl FnMut(usize, usize),
 ) -> Result<Vec<Tensor<4>>, WscxrError> {
-    Ok(extract_features_timed(backbone, identity, paths, options, cache, progress)?.0)
-}
-
-/// [`extract_features`], and where its time went: `forward` is all the wall time that was not
-/// spent waiting for images (forward passes, and the cache's hashing, reads and writes).
-fn extract_features_timed(
-    backbone: &Backbone,
-    identity: &str,
-    paths: &[Xray],
-    options: &ExtractOptions,
-    cache: Option<&FeatureCache>,
-    progress: impl FnMut(usize, usize),
-) -> Result<(Vec<Tensor<4>>, ExtractTimings), WscxrError> {
-    let clock = Instant::now();
     let mut timings = ExtractTimings::default();
-    let maps = through_cache(
+    through_cache(
         backbone,
         identity,
         paths,
@@ -171,12 +157,11 @@ fn extract_features_timed(
         cache,
         progress,
         &mut timings,
-    )?;
-    timings.forward = (clock.elapsed().as_secs_f64() - timings.waiting).max(0.0);
-    Ok((maps, timings))
+    )
 }
 
-/// The body of [`extract_features_timed`].
+/// [`extract_features`], also filling in the backbone's `timings` (left at zero for images
+/// read from the cache).
 fn through_cache(
     backbone: &Backbone,
     identity: &str,
@@ -328,14 +313,20 @@ impl LoadedBackbone {
         stage: Stage,
         observer: &mut dyn Observer,
     ) -> Result<PatchFeatures, WscxrError> {
-        let (maps, timings) = extract_features_timed(
+        let clock = Instant::now();
+        let mut timings = ExtractTimings::default();
+        let maps = through_cache(
             self.backbone(),
             &self.identity(),
             paths,
             &config.extract_options(),
             cache,
             |done, total| observer.progress(stage, done, total),
+            &mut timings,
         )?;
+        // Forward is all the wall time not spent waiting for images: the passes, and the cache's
+        // hashing, reads and writes.
+        timings.forward = (clock.elapsed().as_secs_f64() - timings.waiting).max(0.0);
         observer.timed(Part::Decode, timings.decode);
         observer.timed(Part::Preprocess, timings.preprocess);
         observer.timed(Part::WaitingForImages, timings.waiting);

@@ -47,11 +47,18 @@ impl Conv {
         let (oh, ow) = self.out_size(h, w);
         let patch = self.k * self.k * self.cin;
         let band_pixels = (PATCH_FLOATS / patch).clamp(64, 4096);
-        let band_rows = band_pixels.div_ceil(ow).min(oh).max(1);
+        let workers = rayon::current_num_threads();
+        // Small maps (deep layers, batch 1) still get two bands per worker, so that the gather
+        // runs in parallel too instead of one band's gather on one thread.
+        let band_rows = band_pixels
+            .div_ceil(ow)
+            .min(oh)
+            .min((n * oh / (2 * workers)).max(1))
+            .max(1);
         let bands = n * oh.div_ceil(band_rows);
-        // Few bands (deep layers, batch 1): bands one after the other, each GEMM threaded.
-        // Otherwise bands in parallel, each GEMM on its own thread.
-        let threads = if bands >= 4 * rayon::current_num_threads() {
+        // Few bands: bands one after the other, each GEMM threaded. Otherwise bands in parallel,
+        // each GEMM on its own thread.
+        let threads = if bands >= 2 * workers {
             Threads::One
         } else {
             Threads::All

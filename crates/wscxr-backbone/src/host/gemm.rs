@@ -1,5 +1,7 @@
 //! Single-precision matrix products through the `gemm` crate (run-time AVX2 / AVX-512 kernels).
 
+use rayon::prelude::*;
+
 /// How a product is split across threads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Threads {
@@ -44,6 +46,32 @@ pub(crate) fn matmul(
                 row[..n].fill(0.0);
             }
         }
+        return;
+    }
+    let workers = rayon::current_num_threads();
+    if threads == Threads::All && workers > 1 && m >= 64 * workers {
+        // Rows split between the workers, each product on one thread.
+        let per = m.div_ceil(workers);
+        let span = (m - 1) * dst_rs + n;
+        dst[..span]
+            .par_chunks_mut(per * dst_rs)
+            .enumerate()
+            .for_each(|(part, part_dst)| {
+                let first = part * per;
+                let rows = per.min(m - first);
+                matmul(
+                    rows,
+                    n,
+                    k,
+                    &a[first * a_rs..],
+                    a_rs,
+                    b,
+                    part_dst,
+                    dst_rs,
+                    accumulate,
+                    Threads::One,
+                );
+            });
         return;
     }
     let parallelism = match threads {
