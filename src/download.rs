@@ -638,7 +638,7 @@ mod tests {
         ]);
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("weights.bin");
-        let started = Instant::now();
+        // Without the timeout the transfer would finish after the server's 3 s pause, and succeed.
         let err = fetch(
             &server,
             &sha(&data),
@@ -647,8 +647,6 @@ mod tests {
             Duration::from_secs(1),
         )
         .unwrap_err();
-        let elapsed = started.elapsed();
-        assert!(elapsed < Duration::from_millis(2500), "took {elapsed:?}");
         assert!(matches!(err, DownloadError::Timeout { .. }), "{err:?}");
         assert!(err.to_string().contains("took longer than"), "{err}");
         assert!(entries(dir.path()).is_empty());
