@@ -83,12 +83,13 @@ impl Pointwise {
         band.div_ceil(align).max(1) * align
     }
 
-    /// Whether [`Pointwise::run_fused`] beats producing the whole input then one threaded GEMM:
-    /// enough bands to keep every core busy. (Each band's GEMM packs the weights again, about
-    /// 1/band of its work: measured cheaper than the input's round trip through memory, even for
-    /// Xception's 728 x 728 middle flow at batch 8.)
+    /// Whether [`Pointwise::run_fused`] beats producing the whole input then one threaded GEMM
+    /// (split by rows, so each worker packs the weights once): sixteen bands per worker. Each
+    /// band's GEMM packs the weights again, about 1/band of its work; for Xception's 728 x 728
+    /// middle flow at batch 8 (eleven bands per worker) that measured dearer than the input's round
+    /// trip through memory (4% of the pass, on an AVX-512 EPYC).
     pub fn fuses(&self, pixels: usize, align: usize) -> bool {
-        pixels >= 8 * rayon::current_num_threads() * self.band_pixels(align)
+        pixels >= 16 * rayon::current_num_threads() * self.band_pixels(align)
     }
 
     /// Like [`Pointwise::run`] into a contiguous `[pixels, cout]` `dst`, with the input produced
