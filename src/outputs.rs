@@ -4,11 +4,11 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, mpsc};
+use std::sync::Arc;
 use std::time::Instant;
 
 use rayon::prelude::*;
-use wscxr_image::{Radiograph, Xray};
+use wscxr_image::{Radiograph, Xray, read_ahead};
 
 use crate::WscxrError;
 use crate::fitted_detector::{Detector, ScoredImage};
@@ -108,50 +108,27 @@ impl Detector {
             })?;
         }
         // The next group is decoded on a helper thread while this one is scored and drawn.
-        type Group = Result<(Vec<Arc<Radiograph>>, f64), WscxrError>;
-        let (sender, receiver) = mpsc::sync_channel::<Group>(1);
-        std::thread::scope(|scope| -> Result<(), WscxrError> {
-            scope.spawn(move || {
-                for group in paths.chunks(DRAW_GROUP) {
-                    let decoded: Group = group
-                        .par_iter()
-                        .map(|p| {
-                            let clock = Instant::now();
-                            let radiograph = Radiograph::read(p)?;
-                            Ok((Arc::new(radiograph), clock.elapsed().as_secs_f64()))
-                        })
-                        .collect::<Result<Vec<_>, WscxrError>>()
-                        .map(|timed| {
-                            let seconds = timed.iter().map(|t| t.1).sum();
-                            (timed.into_iter().map(|t| t.0).collect(), seconds)
-                        });
-                    let failed = decoded.is_err();
-                    if sender.send(decoded).is_err() || failed {
-                        break;
-                    }
-                }
-            });
-            let mut waiting = Instant::now();
-            for (g, (decoded, group)) in receiver
-                .into_iter()
-                .zip(paths.chunks(DRAW_GROUP))
-                .enumerate()
-            {
-                observer.timed(Part::WaitingForImages, waiting.elapsed().as_secs_f64());
-                let (decoded, decode_seconds) = decoded?;
-                observer.timed(Part::Decode, decode_seconds);
-                let offset = g * DRAW_GROUP;
-                self.score_group(
-                    outputs,
-                    offset,
-                    paths.len(),
-                    group,
-                    &decoded,
-                    observer,
-                    &mut sink,
-                )?;
-                waiting = Instant::now();
-            }
+        let read = |path: &PathBuf| -> Result<(Arc<Radiograph>, f64), WscxrError> {
+            let clock = Instant::now();
+            let radiograph = Radiograph::read(path)?;
+            Ok((Arc::new(radiograph), clock.elapsed().as_secs_f64()))
+        };
+        let mut offset = 0;
+        read_ahead(paths, DRAW_GROUP, read, |timed, waited| {
+            observer.timed(Part::WaitingForImages, waited);
+            observer.timed(Part::Decode, timed.iter().map(|t| t.1).sum());
+            let decoded: Vec<Arc<Radiograph>> = timed.into_iter().map(|t| t.0).collect();
+            let group = &paths[offset..offset + decoded.len()];
+            self.score_group(
+                outputs,
+                offset,
+                paths.len(),
+                group,
+                &decoded,
+                observer,
+                &mut sink,
+            )?;
+            offset += decoded.len();
             Ok(())
         })
     }

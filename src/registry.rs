@@ -38,15 +38,6 @@ impl KnownWeights {
         format!("{}/{}", base.trim_end_matches('/'), self.file_name)
     }
 
-    /// `bpk` (a burn record) or `onnx`, by the file's name: how the weights store names the file.
-    pub fn format(&self) -> &'static str {
-        if self.file_name.ends_with(".onnx") {
-            "onnx"
-        } else {
-            "bpk"
-        }
-    }
-
     /// The weights of `name` among [`KNOWN_WEIGHTS`].
     pub fn named(name: &str) -> Result<&'static KnownWeights, WscxrError> {
         KNOWN_WEIGHTS

@@ -106,14 +106,22 @@ impl WeightsStore {
 
     /// Writes `<sha256>.<format>` atomically into the folder.
     fn write(&self, sha256: &str, format: &str, bytes: &[u8]) -> Result<PathBuf, WscxrError> {
-        let stored = self.dir.join(format!("{sha256}.{format}"));
-        let store_error = |e: std::io::Error| WscxrError::Data {
+        let stored = self.prepare(sha256, format)?;
+        write_atomically(&stored, bytes, true).map_err(|e| self.store_error(e))?;
+        Ok(stored)
+    }
+
+    /// Creates the folder and names the file `<sha256>.<format>` in it.
+    fn prepare(&self, sha256: &str, format: &str) -> Result<PathBuf, WscxrError> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| self.store_error(e))?;
+        Ok(self.dir.join(format!("{sha256}.{format}")))
+    }
+
+    fn store_error(&self, e: std::io::Error) -> WscxrError {
+        WscxrError::Data {
             path: self.dir.clone(),
             reason: format!("cannot store weights: {e}"),
-        };
-        std::fs::create_dir_all(&self.dir).map_err(store_error)?;
-        write_atomically(&stored, bytes, true).map_err(store_error)?;
-        Ok(stored)
+        }
     }
 
     /// The bundled Xception record, resolved in order: the store; `assets/` of the current
@@ -158,13 +166,8 @@ impl WeightsStore {
         if let Some(path) = self.find(weights.sha256)? {
             return Ok(path);
         }
-        std::fs::create_dir_all(&self.dir).map_err(|e| WscxrError::Data {
-            path: self.dir.clone(),
-            reason: format!("cannot store weights: {e}"),
-        })?;
-        let stored = self
-            .dir
-            .join(format!("{}.{}", weights.sha256, weights.format()));
+        let format = weights_format(Path::new(weights.file_name));
+        let stored = self.prepare(weights.sha256, format)?;
         crate::download::download(url, weights.sha256, weights.size, &stored, DOWNLOAD_TIMEOUT)?;
         Ok(stored)
     }

@@ -1,13 +1,11 @@
 //! Feature extraction from image files: decoding and resizing of the next batch (in parallel, on
 //! a helper thread) overlaps the forward pass of the current one.
 
-use std::sync::mpsc;
 use std::time::Instant;
 
 use burn::prelude::*;
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use wscxr_image::{InputImage, Xray, preprocess};
+use wscxr_image::{InputImage, Xray, preprocess, read_ahead};
 
 use crate::BackboneError;
 use crate::backbone::Backbone;
@@ -107,62 +105,35 @@ impl Backbone {
         let total = images.len();
         let normalization = self.network.normalization();
         let size = options.size;
-        type Decoded = Result<(Vec<InputImage>, f64, f64), BackboneError>;
-        let (sender, receiver) = mpsc::sync_channel::<Decoded>(1);
-        let batches: Vec<Vec<Xray>> = images
-            .chunks(options.batch_size)
-            .map(<[Xray]>::to_vec)
-            .collect();
         let mut outputs: Vec<Vec<Tensor<4>>> = vec![Vec::new(); taps.len()];
         let mut timings = ExtractTimings::default();
-        std::thread::scope(|scope| -> Result<(), BackboneError> {
-            scope.spawn(move || {
-                for batch in batches {
-                    let decoded: Decoded = batch
-                        .par_iter()
-                        .map(|x| {
-                            let clock = Instant::now();
-                            let radiograph = x.decode()?;
-                            let decoding = clock.elapsed().as_secs_f64();
-                            let clock = Instant::now();
-                            let input = preprocess(radiograph.pixels(), size, normalization);
-                            Ok((input, decoding, clock.elapsed().as_secs_f64()))
-                        })
-                        .collect::<Result<Vec<_>, BackboneError>>()
-                        .map(|timed| {
-                            let decode = timed.iter().map(|t| t.1).sum();
-                            let preprocess = timed.iter().map(|t| t.2).sum();
-                            (timed.into_iter().map(|t| t.0).collect(), decode, preprocess)
-                        });
-                    let failed = decoded.is_err();
-                    if sender.send(decoded).is_err() || failed {
-                        break;
-                    }
-                }
-            });
-            let mut done = 0;
-            let mut clock = Instant::now();
-            for decoded in receiver {
-                timings.waiting += clock.elapsed().as_secs_f64();
-                let (inputs, decode, preprocess) = decoded?;
-                timings.decode += decode;
-                timings.preprocess += preprocess;
-                let forward = Instant::now();
-                let n = inputs.len();
-                let mut data = Vec::with_capacity(n * 3 * size * size);
-                for image in inputs {
-                    data.extend_from_slice(&image.data);
-                }
-                let input =
-                    Tensor::<4>::from_data(TensorData::new(data, [n, 3, size, size]), &self.device);
-                for (out, map) in outputs.iter_mut().zip(self.forward(input, &taps)?) {
-                    out.push(map);
-                }
-                timings.forward += forward.elapsed().as_secs_f64();
-                done += n;
-                progress(done, total);
-                clock = Instant::now();
+        let mut done = 0;
+        let decode = |x: &Xray| -> Result<(InputImage, f64, f64), BackboneError> {
+            let clock = Instant::now();
+            let radiograph = x.decode()?;
+            let decoding = clock.elapsed().as_secs_f64();
+            let clock = Instant::now();
+            let input = preprocess(radiograph.pixels(), size, normalization);
+            Ok((input, decoding, clock.elapsed().as_secs_f64()))
+        };
+        read_ahead(images, options.batch_size, decode, |batch, waited| {
+            timings.waiting += waited;
+            let forward = Instant::now();
+            let n = batch.len();
+            let mut data = Vec::with_capacity(n * 3 * size * size);
+            for (image, decoding, preprocessing) in batch {
+                data.extend_from_slice(&image.data);
+                timings.decode += decoding;
+                timings.preprocess += preprocessing;
             }
+            let input =
+                Tensor::<4>::from_data(TensorData::new(data, [n, 3, size, size]), &self.device);
+            for (out, map) in outputs.iter_mut().zip(self.forward(input, &taps)?) {
+                out.push(map);
+            }
+            timings.forward += forward.elapsed().as_secs_f64();
+            done += n;
+            progress(done, total);
             Ok(())
         })?;
         let maps = outputs

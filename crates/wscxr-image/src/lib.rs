@@ -25,11 +25,13 @@
 
 #![warn(missing_docs)]
 
+mod ahead;
 pub mod dicom;
 mod error;
 mod preprocess;
 mod xray;
 
+pub use ahead::read_ahead;
 pub use error::ImageError;
 pub use preprocess::{InputImage, Normalization, load_image, preprocess};
 pub use xray::{Radiograph, Xray};
