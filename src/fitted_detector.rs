@@ -114,6 +114,11 @@ impl Detector {
         self.backbone.backbone()
     }
 
+    /// The SHA-256 of its backbone weights, which name them in its file.
+    pub fn weights_sha256(&self) -> &str {
+        self.backbone.weights_sha256()
+    }
+
     /// The threshold and normal score quantiles, when the detector was calibrated.
     pub fn calibration(&self) -> Option<&Calibration> {
         self.calibration.as_ref()

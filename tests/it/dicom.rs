@@ -169,6 +169,70 @@ fn bad_dicom_files_are_clear_errors() {
 
 /// Damaged copies of a real DICOM file (cut anywhere, bytes flipped in its header and pixel
 /// description) are errors or images of the declared size; never a panic.
+/// Bytes in memory (a service's request body) decode as the file they came from would: every
+/// DICOM fixture, every quickstart PNG, and a JPEG; bytes of no image kind are `Unrecognised`.
+#[test]
+fn bytes_in_memory_decode_as_their_files() {
+    use wscxr::input::{ImageError, ImageKind};
+    let mut files: Vec<PathBuf> = dicom_and_png().into_iter().flat_map(|(d, p)| [d, p]).collect();
+    let pipeline = root().join("tests/fixtures/dicom/pipeline");
+    files.extend(
+        list_images(&pipeline)
+            .unwrap()
+            .into_iter()
+            .filter(|f| f.extension().is_some_and(|e| e == "dcm")),
+    );
+    let jpeg = std::env::temp_dir().join(format!("wscxr-bytes-{}.jpg", std::process::id()));
+    Radiograph::read(&files[1])
+        .unwrap()
+        .pixels()
+        .to_luma8()
+        .save(&jpeg)
+        .unwrap();
+    files.push(jpeg.clone());
+    for file in &files {
+        let bytes = std::fs::read(file).unwrap();
+        let expected = Radiograph::read(file).unwrap();
+        let decoded = Radiograph::from_bytes(file.display().to_string(), &bytes).unwrap();
+        assert_eq!(decoded, expected, "{}", file.display());
+        let dicom = file.extension().is_some_and(|e| e == "dcm");
+        assert_eq!(ImageKind::of(&bytes) == Some(ImageKind::Dicom), dicom, "{}", file.display());
+        if dicom {
+            let as_dicom = Radiograph::from_dicom_bytes(file.display().to_string(), &bytes).unwrap();
+            assert_eq!(as_dicom, expected, "{}", file.display());
+        }
+    }
+    std::fs::remove_file(&jpeg).ok();
+    let error = Radiograph::from_bytes("upload", b"GIF89a and more").unwrap_err();
+    assert!(matches!(error, ImageError::Unrecognised { .. }), "{error}");
+    assert!(error.to_string().contains("upload"), "{error}");
+}
+
+/// pydicom's `no_meta.dcm` is a data set shifted by one byte: its first element reads as
+/// (0820,0500), outside group 0008 where a data set without Part 10 header starts (this shifted
+/// fixture starts with (0008,0016), read as (0820,1600)). Such a `.dcm`
+/// file is refused as not readable DICOM, saying why, and not by its extension.
+#[test]
+fn a_dcm_file_that_is_not_dicom_says_why() {
+    let fixture = root().join("tests/fixtures/dicom/pipeline/no_meta_implicit_le.dcm");
+    let mut shifted = vec![b' '];
+    shifted.extend(std::fs::read(&fixture).unwrap());
+    let file = std::env::temp_dir().join(format!("wscxr-no-meta-{}.dcm", std::process::id()));
+    std::fs::write(&file, &shifted).unwrap();
+    let error = Radiograph::read(&file).unwrap_err().to_string();
+    std::fs::remove_file(&file).ok();
+    assert!(error.contains("not readable DICOM"), "{error}");
+    assert!(error.contains("(0820,1600)"), "{error}");
+    assert!(error.contains(&file.display().to_string()), "{error}");
+    assert!(!error.contains("extension"), "{error}");
+    let sent = Radiograph::from_dicom_bytes("upload", &shifted).unwrap_err().to_string();
+    assert_eq!(
+        sent.split("upload").nth(1),
+        error.split(&file.display().to_string()).nth(1),
+        "{sent}"
+    );
+}
+
 #[test]
 fn damaged_dicom_files_never_panic() {
     let source = root().join("assets/quickstart/test-dicom/normal/IM-0555-0001.dcm");

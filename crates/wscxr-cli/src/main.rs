@@ -5,6 +5,7 @@
 //! wscxr score --detector detector.wscxr [--csv scores.csv] [--shard I/N] IMAGE_OR_FOLDER...
 //! wscxr evaluate --data DIR --eval-split val --k 2,4,8,16 --seeds 0,1,2
 //! wscxr convert --network xception --onnx FILE --out FILE.bpk [--half]
+//! wscxr serve --detector detector.wscxr [--listen 127.0.0.1:8080] [--token-file FILE]
 //! ```
 //! Logs go to standard error at the level `RUST_LOG` names (default `warn`; `RUST_LOG=info` shows
 //! each stage). Every flag is checked before any work; a bad one ends the program with a one-line error
@@ -15,6 +16,8 @@ mod convert;
 mod evaluate;
 mod fit;
 mod score;
+#[cfg(feature = "serve")]
+mod serve;
 mod shard;
 
 use std::process::ExitCode;
@@ -42,6 +45,9 @@ enum Command {
     Evaluate(evaluate::Args),
     /// Convert ONNX backbone weights into a burn record.
     Convert(convert::Args),
+    /// Serve a detector over HTTP: an API that scores one X-ray per request, and a page.
+    #[cfg(feature = "serve")]
+    Serve(serve::Args),
 }
 
 fn main() -> ExitCode {
@@ -57,10 +63,18 @@ fn main() -> ExitCode {
     };
     // RUST_LOG names the most verbose level shown (error, warn, info, debug, trace); per-module
     // filters would need `tracing-subscriber`'s regex engine, whose extra features rebuild burn.
+    // A service logs each request by default (ids, routes, statuses, times: no patient data).
+    #[cfg(feature = "serve")]
+    let default_level = match cli.command {
+        Command::Serve(_) => tracing::level_filters::LevelFilter::INFO,
+        _ => tracing::level_filters::LevelFilter::WARN,
+    };
+    #[cfg(not(feature = "serve"))]
+    let default_level = tracing::level_filters::LevelFilter::WARN;
     let level = std::env::var("RUST_LOG")
         .ok()
         .and_then(|v| v.parse::<tracing::level_filters::LevelFilter>().ok())
-        .unwrap_or(tracing::level_filters::LevelFilter::WARN);
+        .unwrap_or(default_level);
     tracing_subscriber::fmt()
         .with_max_level(level)
         .with_writer(std::io::stderr)
@@ -71,6 +85,8 @@ fn main() -> ExitCode {
         Command::Score(args) => score::run(args),
         Command::Evaluate(args) => evaluate::run(args),
         Command::Convert(args) => convert::run(args),
+        #[cfg(feature = "serve")]
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -42,7 +42,7 @@ use image::DynamicImage;
 #[cfg(not(feature = "dicom"))]
 use crate::ImageError;
 #[cfg(feature = "dicom")]
-pub(crate) use decode::read_dicom;
+pub(crate) use decode::{decode_dicom, read_dicom};
 
 /// The largest DICOM file read: ten times a 4,300 x 3,500 16-bit detector's image.
 pub const MAX_DICOM_BYTES: u64 = 300 << 20;
@@ -57,7 +57,32 @@ pub fn is_dicom_file(path: &Path) -> bool {
     std::fs::File::open(path)
         .and_then(|file| file.take(132).read_to_end(&mut head))
         .is_ok()
-        && (is_part10(&head) || bare_syntax(&head).is_some())
+        && is_dicom(&head)
+}
+
+/// Whether `bytes` (a file's first 132 bytes are enough) are DICOM: a Part 10 file, or a bare
+/// data set whose first element is in group 0008 (see [`is_dicom_file`]).
+pub fn is_dicom(bytes: &[u8]) -> bool {
+    is_part10(bytes) || bare_syntax(bytes).is_some()
+}
+
+/// Why `bytes` are not read as DICOM, naming the first element they would hold.
+pub(crate) fn not_dicom(bytes: &[u8]) -> String {
+    let mut reason = String::from(
+        "not readable DICOM: no DICM marker after a 128-byte preamble, and not a data set without \
+         Part 10 header either, which would start with an element of group 0008",
+    );
+    if bytes.len() >= 4 {
+        // Both byte orders' reading of the first tag, as a person comparing with a dump would.
+        let group = u16::from_le_bytes([bytes[0], bytes[1]]);
+        let element = u16::from_le_bytes([bytes[2], bytes[3]]);
+        reason.push_str(&format!(
+            " (its first four bytes read as the tag ({group:04X},{element:04X}))"
+        ));
+    } else {
+        reason.push_str(&format!(" (it holds {} bytes)", bytes.len()));
+    }
+    reason
 }
 
 fn is_part10(head: &[u8]) -> bool {
@@ -92,6 +117,12 @@ fn bare_syntax(head: &[u8]) -> Option<&'static str> {
 /// Without the `dicom` feature: refuses the file, naming it and the missing feature.
 #[cfg(not(feature = "dicom"))]
 pub(crate) fn read_dicom(path: &Path) -> Result<DynamicImage, ImageError> {
+    decode_dicom(path, &[])
+}
+
+/// Without the `dicom` feature: refuses the bytes, naming them and the missing feature.
+#[cfg(not(feature = "dicom"))]
+pub(crate) fn decode_dicom(path: &Path, _bytes: &[u8]) -> Result<DynamicImage, ImageError> {
     Err(ImageError::Dicom {
         path: path.to_path_buf(),
         reason: "wscxr was built without the `dicom` feature, which reads DICOM files".into(),

@@ -30,6 +30,14 @@ pub enum ImageError {
         /// What is wrong with it.
         reason: String,
     },
+    /// Bytes that are no image read here: neither DICOM, PNG nor JPEG by their content.
+    #[error("{name} is not an image read here: {reason}")]
+    Unrecognised {
+        /// The file, or the name given with the bytes.
+        name: String,
+        /// What the bytes are not.
+        reason: String,
+    },
     /// Pixels handed over in memory that do not make an image.
     #[error("image '{name}': {reason}")]
     Decoded {

@@ -34,4 +34,4 @@ mod xray;
 pub use ahead::read_ahead;
 pub use error::ImageError;
 pub use preprocess::{InputImage, Normalization, load_image, preprocess};
-pub use xray::{Radiograph, Xray};
+pub use xray::{ImageKind, Radiograph, Xray};

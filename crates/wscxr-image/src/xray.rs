@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -10,7 +11,7 @@ use image::error::{DecodingError, ImageFormatHint};
 use image::{DynamicImage, ImageBuffer, ImageFormat, ImageReader, Luma};
 
 use crate::ImageError;
-use crate::dicom::{is_dicom_file, read_dicom};
+use crate::dicom::{decode_dicom, is_dicom, is_dicom_file, not_dicom, read_dicom};
 
 /// A decoded chest X-ray in memory, with a name saying where it came from (shown in errors and
 /// outputs in place of a path).
@@ -73,7 +74,8 @@ impl Radiograph {
     /// Reads an image file: DICOM (recognised by its `DICM` preamble, or as a data set without
     /// that Part 10 header, whatever the file's name;
     /// see the [module](crate::dicom) notes on how its values are read), else PNG or JPEG by
-    /// content. The name is the path.
+    /// content. The name is the path. A `.dcm` or `.dicom` file that is not readable DICOM is
+    /// refused as DICOM, saying why.
     pub fn read(path: &Path) -> Result<Self, ImageError> {
         let pixels = if is_dicom_file(path) {
             read_dicom(path)?
@@ -86,8 +88,16 @@ impl Radiograph {
                 .map_err(io)?
                 .with_guessed_format()
                 .map_err(io)?;
+            if reader.format().is_none() {
+                let mut head = Vec::with_capacity(132);
+                std::fs::File::open(path)
+                    .and_then(|file| file.take(132).read_to_end(&mut head))
+                    .map_err(io)?;
+                return Err(unrecognised(path, &head));
+            }
             if reader.format() == Some(ImageFormat::Png) {
-                verify_png_checksum(path)?;
+                let file = std::fs::File::open(path).map_err(io)?;
+                verify_png_checksum(path, std::io::BufReader::new(file))?;
             }
             reader.decode().map_err(|source| ImageError::Image {
                 path: path.to_path_buf(),
@@ -95,6 +105,41 @@ impl Radiograph {
             })?
         };
         Self::new(path.display().to_string(), pixels)
+    }
+
+    /// Decodes an image held in memory (a request's body), by content as [`Radiograph::read`]
+    /// decides for files: DICOM, PNG or JPEG. Bytes of none of these kinds are an
+    /// [`ImageError::Unrecognised`]. The name stands for the bytes in errors and outputs.
+    pub fn from_bytes(name: impl Into<String>, bytes: &[u8]) -> Result<Self, ImageError> {
+        let name = name.into();
+        let path = Path::new(&name);
+        let pixels = match ImageKind::of(bytes) {
+            Some(ImageKind::Dicom) => decode_dicom(path, bytes)?,
+            Some(kind @ (ImageKind::Png | ImageKind::Jpeg)) => {
+                let format = if kind == ImageKind::Png {
+                    verify_png_checksum(path, std::io::Cursor::new(bytes))?;
+                    ImageFormat::Png
+                } else {
+                    ImageFormat::Jpeg
+                };
+                image::load_from_memory_with_format(bytes, format).map_err(|source| {
+                    ImageError::Image {
+                        path: path.to_path_buf(),
+                        source,
+                    }
+                })?
+            }
+            None => return Err(unrecognised(path, bytes)),
+        };
+        Self::new(name, pixels)
+    }
+
+    /// Decodes bytes that were sent as DICOM (`application/dicom`): bytes that are not readable
+    /// DICOM are refused as such, saying why, rather than as an unknown kind of image.
+    pub fn from_dicom_bytes(name: impl Into<String>, bytes: &[u8]) -> Result<Self, ImageError> {
+        let name = name.into();
+        let pixels = decode_dicom(Path::new(&name), bytes)?;
+        Self::new(name, pixels)
     }
 
     /// Where it came from.
@@ -122,7 +167,10 @@ impl Radiograph {
 /// a PNG whose data was damaged (with its chunk CRCs made to match) decodes to wrong pixels
 /// without an error. Reading its rows once with the checksum on refuses it; rows are streamed
 /// (within `png`'s default memory limit), never held.
-fn verify_png_checksum(path: &Path) -> Result<(), ImageError> {
+fn verify_png_checksum(
+    path: &Path,
+    source: impl std::io::BufRead + std::io::Seek,
+) -> Result<(), ImageError> {
     let error = |e: png::DecodingError| ImageError::Image {
         path: path.to_path_buf(),
         source: image::ImageError::Decoding(DecodingError::new(
@@ -130,17 +178,60 @@ fn verify_png_checksum(path: &Path) -> Result<(), ImageError> {
             e,
         )),
     };
-    let file = std::fs::File::open(path).map_err(|source| ImageError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
     let mut options = png::DecodeOptions::default();
     options.set_ignore_adler32(false);
-    let mut reader = png::Decoder::new_with_options(std::io::BufReader::new(file), options)
+    let mut reader = png::Decoder::new_with_options(source, options)
         .read_info()
         .map_err(error)?;
     while reader.next_row().map_err(error)?.is_some() {}
     reader.finish().map_err(error)
+}
+
+/// The error for bytes of no kind read here: for a file named as DICOM, why it is not readable
+/// DICOM; otherwise which kinds are read.
+fn unrecognised(path: &Path, head: &[u8]) -> ImageError {
+    let named_dicom = path.extension().is_some_and(|e| {
+        e.eq_ignore_ascii_case("dcm") || e.eq_ignore_ascii_case("dicom")
+    });
+    if named_dicom {
+        return ImageError::Dicom {
+            path: path.to_path_buf(),
+            reason: not_dicom(head),
+        };
+    }
+    ImageError::Unrecognised {
+        name: path.display().to_string(),
+        reason: format!(
+            "neither PNG nor JPEG by its first bytes, and DICOM's {}",
+            not_dicom(head)
+        ),
+    }
+}
+
+/// The kinds of image read here, told by content (never by name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageKind {
+    /// A DICOM Part 10 file, or a data set without its Part 10 header.
+    Dicom,
+    /// PNG.
+    Png,
+    /// JPEG.
+    Jpeg,
+}
+
+impl ImageKind {
+    /// The kind of image `bytes` hold (their first 132 bytes are enough), if any.
+    pub fn of(bytes: &[u8]) -> Option<Self> {
+        if is_dicom(bytes) {
+            Some(Self::Dicom)
+        } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+            Some(Self::Png)
+        } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+            Some(Self::Jpeg)
+        } else {
+            None
+        }
+    }
 }
 
 fn size_mismatch(name: String, width: u32, height: u32, len: usize) -> ImageError {

@@ -2,11 +2,14 @@
 //! detector.
 #![allow(dead_code)]
 
+pub mod server;
+pub mod webdriver;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use wscxr::burn::prelude::Device;
-use wscxr::{Detector, TrainingSet, Wscxr, WscxrConfig, list_images};
+use wscxr::{Detector, ThresholdRule, TrainingSet, Validation, Wscxr, WscxrConfig, list_images};
 
 /// The workspace root.
 pub fn checkout() -> PathBuf {
@@ -40,6 +43,34 @@ pub fn small_detector(dir: &Path) -> (Detector, PathBuf) {
         .fit(&training, &Device::flex())
         .unwrap();
     let file = dir.join("d.wscxr");
+    detector.save(&file).unwrap();
+    (detector, file)
+}
+
+/// [`small_detector`] calibrated: 12 normal X-rays of which a quarter (whole patients) set the
+/// threshold at specificity 0.95, saved as `dir/calibrated.wscxr`.
+pub fn small_calibrated_detector(dir: &Path) -> (Detector, PathBuf) {
+    let assets = checkout().join("assets/quickstart");
+    let mut config = WscxrConfig {
+        image_size: 128,
+        weights: Some(checkout().join(wscxr::BUNDLED_XCEPTION)),
+        ..WscxrConfig::default()
+    };
+    config.train.epochs = 2;
+    let training = TrainingSet::new(
+        list_images(assets.join("train/normal")).unwrap()[..12].to_vec(),
+        list_images(assets.join("train/anomaly")).unwrap()[..2].to_vec(),
+    );
+    let detector = Wscxr::new(config)
+        .unwrap()
+        .calibrate(
+            Validation::CarveNormals(0.25),
+            ThresholdRule::Specificity(0.95),
+        )
+        .fit(&training, &Device::flex())
+        .unwrap();
+    assert!(detector.calibration().is_some());
+    let file = dir.join("calibrated.wscxr");
     detector.save(&file).unwrap();
     (detector, file)
 }

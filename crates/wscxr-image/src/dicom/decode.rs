@@ -1,7 +1,7 @@
 //! Decoding of DICOM files (the `dicom` feature): the pixel pipeline described in the
 //! [module](super) notes, on dicom-rs.
 
-use std::io::{BufReader, Read};
+use std::io::Read;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -14,7 +14,7 @@ use dicom_object::{
 use dicom_pixeldata::{ConvertOptions, ModalityLutOption, PixelDecoder, VoiLutFunction};
 use image::{DynamicImage, ImageBuffer, Luma};
 
-use super::{MAX_DICOM_BYTES, MAX_DICOM_PIXELS, bare_syntax, is_part10};
+use super::{MAX_DICOM_BYTES, MAX_DICOM_PIXELS, bare_syntax, is_part10, not_dicom};
 use crate::ImageError;
 
 /// Where the percentile window sits when a file has no VOI attributes (per mille).
@@ -26,29 +26,23 @@ const PERCENTILE_WINDOW: (usize, usize) = (5, 995);
 /// itself, bounded by [`MAX_DICOM_PIXELS`], runs in parallel.
 static PARSE: Mutex<()> = Mutex::new(());
 
-/// Opens a Part 10 file, or a bare data set given the meta group it lacks, so that the rest of
+/// Reads a Part 10 file, or a bare data set given the meta group it lacks, so that the rest of
 /// the pipeline (the pixel decoder included) sees one kind of object.
-fn open_object(path: &Path) -> Result<DefaultDicomObject, String> {
-    let mut head = Vec::with_capacity(132);
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot open it: {e}"))?;
-    (&file)
-        .take(132)
-        .read_to_end(&mut head)
-        .map_err(|e| format!("cannot read it: {e}"))?;
-    if is_part10(&head) {
+fn open_object(bytes: &[u8]) -> Result<DefaultDicomObject, String> {
+    if is_part10(bytes) {
         return OpenFileOptions::new()
-            .open_file(path)
+            .read_preamble(ReadPreamble::Always)
+            .from_reader(bytes)
             .map_err(|e| format!("not a readable DICOM file: {e}"));
     }
-    let Some(syntax) = bare_syntax(&head) else {
-        return Err("not a DICOM file: no DICM preamble, nor a data set in group 0008".into());
+    let Some(syntax) = bare_syntax(bytes) else {
+        return Err(not_dicom(bytes));
     };
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot open it: {e}"))?;
     let mut dataset = InMemDicomObject::new_empty();
     DicomCollectorOptions::new()
         .expected_ts(syntax)
         .read_preamble(ReadPreamble::Never)
-        .from_reader(BufReader::new(file))
+        .from_reader(std::io::BufReader::new(std::io::Cursor::new(bytes)))
         .read_dataset_to_end(&mut dataset)
         .map_err(|e| {
             format!("not a readable DICOM data set (no Part 10 header, read as {syntax}): {e}")
@@ -82,11 +76,34 @@ pub(crate) fn read_dicom(path: &Path) -> Result<DynamicImage, ImageError> {
             metadata.len()
         )));
     }
+    let mut bytes = Vec::with_capacity(metadata.len() as usize);
+    std::fs::File::open(path)
+        .and_then(|file| file.take(MAX_DICOM_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(|source| ImageError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    decode_dicom(path, &bytes)
+}
+
+/// Decodes DICOM bytes (a Part 10 file, or a bare data set) into an 8-bit gray image of display
+/// values; `path` names them in errors.
+pub(crate) fn decode_dicom(path: &Path, bytes: &[u8]) -> Result<DynamicImage, ImageError> {
+    let error = |reason: String| ImageError::Dicom {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if bytes.len() as u64 > MAX_DICOM_BYTES {
+        return Err(error(format!(
+            "{} bytes, over the limit of {MAX_DICOM_BYTES}",
+            bytes.len()
+        )));
+    }
     let object = {
         let _one_at_a_time = PARSE
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        open_object(path).map_err(error)?
+        open_object(bytes).map_err(error)?
     };
     let image = Attributes::read(&object).map_err(error)?;
     let syntax = object
