@@ -174,7 +174,10 @@ fn bad_dicom_files_are_clear_errors() {
 #[test]
 fn bytes_in_memory_decode_as_their_files() {
     use wscxr::input::{ImageError, ImageKind};
-    let mut files: Vec<PathBuf> = dicom_and_png().into_iter().flat_map(|(d, p)| [d, p]).collect();
+    let mut files: Vec<PathBuf> = dicom_and_png()
+        .into_iter()
+        .flat_map(|(d, p)| [d, p])
+        .collect();
     let pipeline = root().join("tests/fixtures/dicom/pipeline");
     files.extend(
         list_images(&pipeline)
@@ -196,9 +199,15 @@ fn bytes_in_memory_decode_as_their_files() {
         let decoded = Radiograph::from_bytes(file.display().to_string(), &bytes).unwrap();
         assert_eq!(decoded, expected, "{}", file.display());
         let dicom = file.extension().is_some_and(|e| e == "dcm");
-        assert_eq!(ImageKind::of(&bytes) == Some(ImageKind::Dicom), dicom, "{}", file.display());
+        assert_eq!(
+            ImageKind::of(&bytes) == Some(ImageKind::Dicom),
+            dicom,
+            "{}",
+            file.display()
+        );
         if dicom {
-            let as_dicom = Radiograph::from_dicom_bytes(file.display().to_string(), &bytes).unwrap();
+            let as_dicom =
+                Radiograph::from_dicom_bytes(file.display().to_string(), &bytes).unwrap();
             assert_eq!(as_dicom, expected, "{}", file.display());
         }
     }
@@ -225,7 +234,9 @@ fn a_dcm_file_that_is_not_dicom_says_why() {
     assert!(error.contains("(0820,1600)"), "{error}");
     assert!(error.contains(&file.display().to_string()), "{error}");
     assert!(!error.contains("extension"), "{error}");
-    let sent = Radiograph::from_dicom_bytes("upload", &shifted).unwrap_err().to_string();
+    let sent = Radiograph::from_dicom_bytes("upload", &shifted)
+        .unwrap_err()
+        .to_string();
     assert_eq!(
         sent.split("upload").nth(1),
         error.split(&file.display().to_string()).nth(1),

@@ -79,12 +79,21 @@ fn main() {
             files.push(input.clone());
         }
     }
-    let bodies: Arc<Vec<Vec<u8>>> = Arc::new(files.iter().map(|f| std::fs::read(f).unwrap()).collect());
+    let bodies: Arc<Vec<Vec<u8>>> =
+        Arc::new(files.iter().map(|f| std::fs::read(f).unwrap()).collect());
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_default();
-    println!("{} files, {} cores, {cpu}", files.len(), std::thread::available_parallelism().map_or(0, |n| n.get()));
+    println!(
+        "{} files, {} cores, {cpu}",
+        files.len(),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_wscxr"))
         .args(["serve", "--listen", "127.0.0.1:0", "--detector"])
@@ -96,7 +105,10 @@ fn main() {
     let stderr = child.stderr.take().unwrap();
     let mut lines = BufReader::new(stderr).lines();
     let addr = loop {
-        let line = lines.next().expect("wscxr serve prints its address").unwrap();
+        let line = lines
+            .next()
+            .expect("wscxr serve prints its address")
+            .unwrap();
         if let Some(addr) = line.split("listening on http://").nth(1) {
             break addr.trim().to_string();
         }
@@ -110,12 +122,19 @@ fn main() {
             .into()
     };
     let clock = Instant::now();
-    while agent(5).get(format!("http://{addr}/readyz")).call().map(|r| r.status() != 200).unwrap_or(true) {
+    while agent(5)
+        .get(format!("http://{addr}/readyz"))
+        .call()
+        .map(|r| r.status() != 200)
+        .unwrap_or(true)
+    {
         assert!(clock.elapsed() < Duration::from_secs(120), "not ready");
         std::thread::sleep(Duration::from_millis(100));
     }
     let pid = child.id();
-    println!("| clients | requests | requests/s | p50 ms | p99 ms | RSS after 100 (MiB) | RSS after all (MiB) |");
+    println!(
+        "| clients | requests | requests/s | p50 ms | p99 ms | RSS after 100 (MiB) | RSS after all (MiB) |"
+    );
     println!("|---|---|---|---|---|---|---|");
     for &clients in &options.clients {
         let next = Arc::new(AtomicUsize::new(0));
@@ -152,7 +171,10 @@ fn main() {
                 })
             })
             .collect();
-        let mut latencies: Vec<f64> = workers.into_iter().flat_map(|w| w.join().unwrap()).collect();
+        let mut latencies: Vec<f64> = workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect();
         let seconds = clock.elapsed().as_secs_f64();
         latencies.sort_by(f64::total_cmp);
         println!(
@@ -165,7 +187,9 @@ fn main() {
             rss_mib(pid),
         );
     }
-    let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
     let _ = child.wait();
 
     // The batch job on the same files, as many times as fills --requests images.
@@ -183,6 +207,9 @@ fn main() {
         .expect("wscxr score runs");
     assert!(run.success());
     let seconds = clock.elapsed().as_secs_f64();
-    println!("wscxr score: {} images in {seconds:.1} s = {:.2} images/s", inputs.len(), inputs.len() as f64 / seconds);
+    println!(
+        "wscxr score: {} images in {seconds:.1} s = {:.2} images/s",
+        inputs.len(),
+        inputs.len() as f64 / seconds
+    );
 }
-

@@ -64,7 +64,9 @@ pub fn run(args: &Args) -> Result<(), String> {
         body_timeout_s: args.client_timeout_s,
         ..ServeConfig::default()
     };
-    config.check().map_err(|e| format!("{}: {e}", flag_of(&e)))?;
+    config
+        .check()
+        .map_err(|e| format!("{}: {e}", flag_of(&e)))?;
     let device = wscxr::device::device(&args.backend).map_err(|e| format!("--backend: {e}"))?;
     if !args.listen.ip().is_loopback() {
         tracing::warn!(

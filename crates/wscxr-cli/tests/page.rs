@@ -71,7 +71,11 @@ fn the_page_shows_the_score_the_api_gives() {
             .wait_for("#score", Duration::from_secs(60))
             .unwrap_or_else(|e| panic!("{image}: {e}"));
         let shown = browser.attribute(&score, "data-score").unwrap().unwrap();
-        assert_eq!(shown.parse::<f64>().unwrap(), expected, "{image}: page {shown}");
+        assert_eq!(
+            shown.parse::<f64>().unwrap(),
+            expected,
+            "{image}: page {shown}"
+        );
         let text = browser.text(&score).unwrap();
         assert_eq!(text, format!("{expected:.3}"), "{image}");
         let decision = browser.find("#decision").unwrap();
@@ -82,12 +86,20 @@ fn the_page_shows_the_score_the_api_gives() {
         };
         let decision = browser.text(&decision).unwrap();
         assert!(
-            decision.split_whitespace().any(|w| w.eq_ignore_ascii_case(word)),
+            decision
+                .split_whitespace()
+                .any(|w| w.eq_ignore_ascii_case(word)),
             "{image}: the page says {decision:?}, the API {word}"
         );
         let heatmap = browser.find("#heatmap").unwrap();
-        let src = browser.attribute(&heatmap, "src").unwrap().unwrap_or_default();
-        assert!(src.starts_with("data:image/png;base64,"), "{image}: {src:.40}");
+        let src = browser
+            .attribute(&heatmap, "src")
+            .unwrap()
+            .unwrap_or_default();
+        assert!(
+            src.starts_with("data:image/png;base64,"),
+            "{image}: {src:.40}"
+        );
     }
     // The README's picture: `WSCXR_PAGE_SCREENSHOT=docs/serve-page.png` writes it.
     if let Some(out) = std::env::var_os("WSCXR_PAGE_SCREENSHOT") {

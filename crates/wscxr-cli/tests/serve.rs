@@ -31,13 +31,21 @@ fn cli_scores(detector: &Path, inputs: &Path, out: &Path) -> Vec<(String, f32)> 
         &path(&out.join("heatmaps")),
         &path(inputs),
     ]);
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let mut reader = csv::Reader::from_path(&csv).unwrap();
     reader
         .records()
         .map(|r| {
             let r = r.unwrap();
-            let name = Path::new(&r[0]).file_name().unwrap().to_string_lossy().to_string();
+            let name = Path::new(&r[0])
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .to_string();
             (name, r[1].parse().unwrap())
         })
         .collect()
@@ -77,28 +85,54 @@ fn scores_maps_and_heatmaps_over_http_are_the_programs() {
             let stem = image.file_stem().unwrap().to_string_lossy().to_string();
             let cli = expected.iter().find(|(n, _)| *n == name).unwrap().1;
             let bytes = std::fs::read(&image).unwrap();
-            let scored = server.post("/v1/score?map=npy", &bytes, "application/octet-stream", None);
+            let scored = server.post(
+                "/v1/score?map=npy",
+                &bytes,
+                "application/octet-stream",
+                None,
+            );
             assert_eq!(scored.status, 200, "{name}: {}", scored.body);
             let json = scored.json();
             let score = json["score"].as_f64().unwrap() as f32;
-            assert!((score - cli).abs() <= 1e-6, "{name}: HTTP {score}, CLI {cli}");
-            assert_eq!(json["abnormal"].as_bool().unwrap(), score >= threshold, "{name}");
+            assert!(
+                (score - cli).abs() <= 1e-6,
+                "{name}: HTTP {score}, CLI {cli}"
+            );
+            assert_eq!(
+                json["abnormal"].as_bool().unwrap(),
+                score >= threshold,
+                "{name}"
+            );
             assert_eq!(json["threshold"].as_f64().unwrap() as f32, threshold);
-            assert_eq!(json["identity"]["weights_sha256"], detector.weights_sha256());
+            assert_eq!(
+                json["identity"]["weights_sha256"],
+                detector.weights_sha256()
+            );
             assert_eq!(
                 json["identity"]["file_sha256"],
                 wscxr::file_sha256(&file).unwrap()
             );
-            let kind = if folder.starts_with("test-dicom") { "dicom" } else { "png" };
+            let kind = if folder.starts_with("test-dicom") {
+                "dicom"
+            } else {
+                "png"
+            };
             assert_eq!(json["image"]["kind"], kind, "{name}");
             assert_eq!(json["request_id"].as_str(), scored.request_id.as_deref());
             // The map is the one `--maps` wrote, byte for byte.
             let npy = std::fs::read(out.join("maps").join(format!("{stem}.npy"))).unwrap();
             assert!(scored.map_bytes() == npy, "{name}: the .npy maps differ");
             // The heatmap has the pixels `--heatmaps` drew.
-            let drawn = server.post("/v1/score?map=png", &bytes, "application/octet-stream", None);
+            let drawn = server.post(
+                "/v1/score?map=png",
+                &bytes,
+                "application/octet-stream",
+                None,
+            );
             assert_eq!(drawn.status, 200, "{}", drawn.body);
-            let png = image::load_from_memory(&drawn.map_bytes()).unwrap().to_rgb8();
+            let png = image::load_from_memory(&drawn.map_bytes())
+                .unwrap()
+                .to_rgb8();
             let cli_png = image::open(heatmap_file(&out.join("heatmaps"), &stem))
                 .unwrap()
                 .to_rgb8();
@@ -115,7 +149,11 @@ fn scores_maps_and_heatmaps_over_http_are_the_programs() {
         "{}",
         metrics.body
     );
-    assert!(metrics.body.contains("wscxr_images_scored_total"), "{}", metrics.body);
+    assert!(
+        metrics.body.contains("wscxr_images_scored_total"),
+        "{}",
+        metrics.body
+    );
     // No patient data in the log: neither file names nor anything from the images.
     let log = server.log.lock().unwrap().join("\n");
     assert!(!log.contains("person"), "{log}");
@@ -180,7 +218,10 @@ fn hostile_requests_are_refused_and_the_server_keeps_answering() {
         let scored = server.post("/v1/score", &png, "image/png", Some(token));
         assert_eq!(scored.status, 200, "after {after}: {}", scored.body);
         let score = scored.json()["score"].as_f64().unwrap() as f32;
-        assert!((score - expected).abs() <= 1e-6, "after {after}: {score} vs {expected}");
+        assert!(
+            (score - expected).abs() <= 1e-6,
+            "after {after}: {score} vs {expected}"
+        );
         assert_eq!(server.get("/healthz", None).status, 200, "after {after}");
     };
     healthy("start");
@@ -188,10 +229,18 @@ fn hostile_requests_are_refused_and_the_server_keeps_answering() {
     // Tokens: none or a wrong one is 401 everywhere but /healthz and the page.
     for path in ["/v1/detector", "/metrics", "/readyz"] {
         assert_eq!(server.get(path, None).status, 401, "{path}");
-        assert_eq!(server.get(path, Some("a-token-of-at-least-16-bytez")).status, 401);
+        assert_eq!(
+            server
+                .get(path, Some("a-token-of-at-least-16-bytez"))
+                .status,
+            401
+        );
         assert_eq!(server.get(path, Some(token)).status, 200, "{path}");
     }
-    assert_eq!(server.post("/v1/score", &png, "image/png", None).status, 401);
+    assert_eq!(
+        server.post("/v1/score", &png, "image/png", None).status,
+        401
+    );
     assert_eq!(server.get("/", None).status, 200);
     healthy("wrong tokens");
 
@@ -201,7 +250,13 @@ fn hostile_requests_are_refused_and_the_server_keeps_answering() {
     let refused = server.post("/v1/score", &png[..png.len() / 2], "image/png", Some(token));
     assert_eq!(refused.status, 422, "{}", refused.body);
     let message = refused.json()["error"].as_str().unwrap().to_string();
-    let cli = wscxr(&["score", "--quiet", "--detector", file.to_str().unwrap(), truncated.to_str().unwrap()]);
+    let cli = wscxr(&[
+        "score",
+        "--quiet",
+        "--detector",
+        file.to_str().unwrap(),
+        truncated.to_str().unwrap(),
+    ]);
     assert!(!cli.status.success());
     let cli_message = String::from_utf8_lossy(&cli.stderr).to_string();
     let reason = |m: &str, name: &str| m.split(name).nth(1).map(|r| r.trim().to_string());
@@ -214,17 +269,31 @@ fn hostile_requests_are_refused_and_the_server_keeps_answering() {
 
     // Not an image: 415. Bytes sent as DICOM that are not (a data set shifted by one byte, as
     // pydicom's no_meta.dcm is): 422 saying why, as the CLI says for such a .dcm file.
-    let text = server.post("/v1/score", b"GIF89a, or anything else", "image/gif", Some(token));
+    let text = server.post(
+        "/v1/score",
+        b"GIF89a, or anything else",
+        "image/gif",
+        Some(token),
+    );
     assert_eq!(text.status, 415, "{}", text.body);
     let mut shifted = vec![b' '];
-    shifted.extend(std::fs::read(checkout().join("tests/fixtures/dicom/pipeline/no_meta_implicit_le.dcm")).unwrap());
+    shifted.extend(
+        std::fs::read(checkout().join("tests/fixtures/dicom/pipeline/no_meta_implicit_le.dcm"))
+            .unwrap(),
+    );
     let not_dicom = server.post("/v1/score", &shifted, "application/dicom", Some(token));
     assert_eq!(not_dicom.status, 422, "{}", not_dicom.body);
     let message = not_dicom.json()["error"].as_str().unwrap().to_string();
     assert!(message.contains("not readable DICOM"), "{message}");
     let shifted_file = dir.path().join("no_meta.dcm");
     std::fs::write(&shifted_file, &shifted).unwrap();
-    let cli = wscxr(&["score", "--quiet", "--detector", file.to_str().unwrap(), shifted_file.to_str().unwrap()]);
+    let cli = wscxr(&[
+        "score",
+        "--quiet",
+        "--detector",
+        file.to_str().unwrap(),
+        shifted_file.to_str().unwrap(),
+    ]);
     let cli_message = String::from_utf8_lossy(&cli.stderr).to_string();
     assert_eq!(
         reason(&message, "the request body"),
@@ -248,7 +317,10 @@ fn hostile_requests_are_refused_and_the_server_keeps_answering() {
     );
     let answer = read_until_closed(&mut declared, 10).expect("the server answers and closes");
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
-    assert!(answer.contains("larger than the limit of 1048576 bytes"), "{answer}");
+    assert!(
+        answer.contains("larger than the limit of 1048576 bytes"),
+        "{answer}"
+    );
     let mut chunked = raw(
         &server,
         format!(
@@ -259,7 +331,9 @@ fn hostile_requests_are_refused_and_the_server_keeps_answering() {
     );
     for _ in 0..17 {
         // 17 chunks of 64 KiB: past the limit with the last. The server may close before.
-        if chunked.write_all(format!("{:x}\r\n", 64 << 10).as_bytes()).is_err()
+        if chunked
+            .write_all(format!("{:x}\r\n", 64 << 10).as_bytes())
+            .is_err()
             || chunked.write_all(&vec![7u8; 64 << 10]).is_err()
             || chunked.write_all(b"\r\n").is_err()
         {
@@ -309,13 +383,19 @@ fn hostile_requests_are_refused_and_the_server_keeps_answering() {
         .filter_map(|s| read_until_closed(s, 1))
         .filter(|answer| answer.starts_with("HTTP/1.1 503"))
         .count();
-    assert!(refused >= 6, "{refused} of 12 connections refused at a limit of 6");
+    assert!(
+        refused >= 6,
+        "{refused} of 12 connections refused at a limit of 6"
+    );
     drop(burst);
     std::thread::sleep(Duration::from_millis(300));
     healthy("a burst of connections");
 
     let metrics = server.get("/metrics", Some(token)).body;
-    assert!(metrics.contains("wscxr_refused_connections_total"), "{metrics}");
+    assert!(
+        metrics.contains("wscxr_refused_connections_total"),
+        "{metrics}"
+    );
     assert!(server.terminate().success());
 }
 
@@ -348,7 +428,10 @@ fn stopping_finishes_the_requests_in_flight() {
     loop {
         let metrics = server.get("/metrics", None).body;
         // The /metrics request itself is in flight too.
-        if metrics.contains(&format!("wscxr_http_requests_in_flight {}", images.len() + 1)) {
+        if metrics.contains(&format!(
+            "wscxr_http_requests_in_flight {}",
+            images.len() + 1
+        )) {
             break;
         }
         assert!(clock.elapsed() < Duration::from_secs(30), "{metrics}");

@@ -190,9 +190,9 @@ fn verify_png_checksum(
 /// The error for bytes of no kind read here: for a file named as DICOM, why it is not readable
 /// DICOM; otherwise which kinds are read.
 fn unrecognised(path: &Path, head: &[u8]) -> ImageError {
-    let named_dicom = path.extension().is_some_and(|e| {
-        e.eq_ignore_ascii_case("dcm") || e.eq_ignore_ascii_case("dicom")
-    });
+    let named_dicom = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("dcm") || e.eq_ignore_ascii_case("dicom"));
     if named_dicom {
         return ImageError::Dicom {
             path: path.to_path_buf(),

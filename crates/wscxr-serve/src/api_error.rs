@@ -51,4 +51,3 @@ impl IntoResponse for ApiError {
         response
     }
 }
-

@@ -123,7 +123,13 @@ mod tests {
             max_batch: Some(wscxr::MAX_BATCH_SIZE + 1),
             ..ServeConfig::default()
         };
-        assert!(huge_batch.check().unwrap_err().to_string().contains("max_batch"));
+        assert!(
+            huge_batch
+                .check()
+                .unwrap_err()
+                .to_string()
+                .contains("max_batch")
+        );
         assert!(ServeConfig::default().listen.ip().is_loopback());
     }
 }

@@ -10,9 +10,9 @@ use serde_json::Value;
 use wscxr::burn::prelude::Device;
 use wscxr::{Calibration, Detector, FORMAT_VERSION, Radiograph};
 
-use crate::error::ServeError;
 use crate::batcher::Batcher;
 use crate::config::ServeConfig;
+use crate::error::ServeError;
 use crate::metrics::Metrics;
 
 /// Which detector answered: the file's and the weights' SHA-256, and the file format.

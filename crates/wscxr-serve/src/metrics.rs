@@ -82,11 +82,7 @@ impl Metrics {
             "Requests received and not yet answered",
             in_flight.clone(),
         );
-        registry.register(
-            "batch_size",
-            "Images per forward pass",
-            batch_sizes.clone(),
-        );
+        registry.register("batch_size", "Images per forward pass", batch_sizes.clone());
         registry.register("images_scored", "Images scored", images.clone());
         registry.register(
             "refused_connections",

@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Query, Request, State};
 use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -17,9 +17,8 @@ use base64::Engine as _;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::Deserialize;
 use serde_json::json;
-use wscxr::backbone::BackboneError;
 use wscxr::input::{ImageError, ImageKind};
-use wscxr::{Radiograph, ScoredImage, WscxrError};
+use wscxr::{Radiograph, ScoredImage};
 
 use crate::api_error::ApiError;
 use crate::engine::Engine;
@@ -290,7 +289,7 @@ async fn map_answer(
         (engine.detector.clone(), radiograph.clone(), scored.clone());
     let bytes = blocking(move || draw(&detector, &radiograph, &scored, format))
         .await?
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
     let name = match format {
         MapFormat::Png => "png",
         MapFormat::Npy => "npy",
@@ -325,18 +324,20 @@ async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<
     if declared.is_some_and(|d| d > limit as u64) {
         return Err(too_large());
     }
-    let collected =
-        tokio::time::timeout(state.config.body_timeout(), Limited::new(body, limit).collect())
-            .await
-            .map_err(|_| {
-                ApiError::new(
-                    StatusCode::REQUEST_TIMEOUT,
-                    format!(
-                        "the body did not arrive within {} s",
-                        state.config.body_timeout_s
-                    ),
-                )
-            })?;
+    let collected = tokio::time::timeout(
+        state.config.body_timeout(),
+        Limited::new(body, limit).collect(),
+    )
+    .await
+    .map_err(|_| {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the body did not arrive within {} s",
+                state.config.body_timeout_s
+            ),
+        )
+    })?;
     match collected {
         Ok(collected) => {
             let bytes = collected.to_bytes();
@@ -379,29 +380,27 @@ fn decode(bytes: &[u8], sent_as_dicom: bool) -> Result<(Radiograph, &'static str
     })
 }
 
-/// The heatmap (PNG) or the anomaly map (`.npy`) of one scored image, in memory.
+/// The heatmap (PNG) or the anomaly map (`.npy`) of one scored image, in memory; the error is
+/// the message for a 500.
 fn draw(
     detector: &wscxr::Detector,
     radiograph: &Radiograph,
     scored: &ScoredImage,
     format: MapFormat,
-) -> Result<Vec<u8>, WscxrError> {
+) -> Result<Vec<u8>, String> {
     match format {
         MapFormat::Npy => {
             let size = [radiograph.height() as usize, radiograph.width() as usize];
-            Ok(scored.map(size)?.to_npy())
+            Ok(scored.map(size).map_err(|e| e.to_string())?.to_npy())
         }
         MapFormat::Png => {
-            let picture = detector.heatmap(radiograph, scored)?;
+            let picture = detector
+                .heatmap(radiograph, scored)
+                .map_err(|e| e.to_string())?;
             let mut png = Cursor::new(Vec::new());
             picture
                 .write_to(&mut png, image::ImageFormat::Png)
-                .map_err(|e| {
-                    WscxrError::Backbone(BackboneError::Image(ImageError::Decoded {
-                        name: BODY_NAME.into(),
-                        reason: format!("cannot encode the heatmap: {e}"),
-                    }))
-                })?;
+                .map_err(|e| format!("cannot encode the heatmap: {e}"))?;
             Ok(png.into_inner())
         }
     }
@@ -416,7 +415,10 @@ mod tests {
         for value in [1.252_425_7_f32, -0.627_240_2, 1e-7, 0.0, 3.0] {
             let shown = shortest(value);
             assert_eq!(shown as f32, value);
-            assert!(shown.to_string().len() <= value.to_string().len() + 2, "{shown}");
+            assert!(
+                shown.to_string().len() <= value.to_string().len() + 2,
+                "{shown}"
+            );
         }
         assert_eq!(shortest(1.252_425_7).to_string(), "1.2524257");
     }
@@ -438,6 +440,10 @@ mod tests {
         assert_eq!(broken.status, StatusCode::UNPROCESSABLE_ENTITY);
         let not_dicom = decode(b"hello, this is text", true).unwrap_err();
         assert_eq!(not_dicom.status, StatusCode::UNPROCESSABLE_ENTITY);
-        assert!(not_dicom.message.contains("not readable DICOM"), "{}", not_dicom.message);
+        assert!(
+            not_dicom.message.contains("not readable DICOM"),
+            "{}",
+            not_dicom.message
+        );
     }
 }

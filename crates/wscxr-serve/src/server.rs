@@ -15,9 +15,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use wscxr::burn::prelude::Device;
 
-use crate::error::ServeError;
 use crate::config::ServeConfig;
 use crate::engine::Engine;
+use crate::error::ServeError;
 use crate::routes::router;
 use crate::state::AppState;
 use crate::token::Token;
@@ -148,7 +148,11 @@ impl Service {
                 "requests still in flight after the grace period were dropped"
             );
         }
-        let failure = state.failure.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let failure = state
+            .failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
         match failure {
             Some(e) => Err(e),
             None => Ok(()),

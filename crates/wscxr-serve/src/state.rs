@@ -6,11 +6,11 @@ use std::sync::{Arc, Mutex, OnceLock};
 use axum::http::StatusCode;
 use tokio::sync::{Notify, Semaphore};
 
+use crate::api_error::ApiError;
 use crate::config::ServeConfig;
 use crate::engine::Engine;
-use crate::metrics::Metrics;
-use crate::api_error::ApiError;
 use crate::error::ServeError;
+use crate::metrics::Metrics;
 use crate::token::Token;
 
 /// The handlers' state: cheap to clone.

@@ -29,7 +29,10 @@ impl Token {
         };
         let meta = std::fs::metadata(file).map_err(|e| error(e.to_string()))?;
         if meta.len() > 4096 {
-            return Err(error(format!("{} bytes: a token file holds one line", meta.len())));
+            return Err(error(format!(
+                "{} bytes: a token file holds one line",
+                meta.len()
+            )));
         }
         let text = std::fs::read_to_string(file).map_err(|e| error(e.to_string()))?;
         Self::new(text.lines().next().unwrap_or("").trim()).map_err(error)

@@ -3,9 +3,9 @@
 use rayon::prelude::*;
 
 /// `[n, c, h, w]` to `[n, h, w, c]`.
-pub(crate) fn nchw_to_nhwc(src: &[f32], n: usize, c: usize, h: usize, w: usize) -> Vec<f32> {
+pub(crate) fn nchw_to_nhwc(src: &[f32], n: usize, c: usize, h: usize, w: usize, out: &mut [f32]) {
     let plane = h * w;
-    let mut out = vec![0f32; n * plane * c];
+    debug_assert_eq!(out.len(), n * plane * c);
     out.par_chunks_mut(w * c)
         .enumerate()
         .for_each(|(row, out_row)| {
@@ -16,7 +16,6 @@ pub(crate) fn nchw_to_nhwc(src: &[f32], n: usize, c: usize, h: usize, w: usize) 
                 }
             }
         });
-    out
 }
 
 /// The first `c` channels of `[n, h, w, stride]` rows to `[n, c, h, w]`.

@@ -59,13 +59,9 @@ impl Map {
         let image = self.h * self.w * self.c;
         let mut out: Option<Map> = None;
         for (i, chunk) in self.data.chunks(image).enumerate() {
-            let one = f(Map {
-                n: 1,
-                h: self.h,
-                w: self.w,
-                c: self.c,
-                data: chunk.to_vec(),
-            });
+            let mut alone = Map::zeros(1, self.h, self.w, self.c);
+            alone.data.copy_from_slice(chunk);
+            let one = f(alone);
             let out = out.get_or_insert_with(|| Map::zeros(self.n, one.h, one.w, one.c));
             let size = one.data.len();
             out.data[i * size..(i + 1) * size].copy_from_slice(&one.data);
@@ -182,13 +178,8 @@ impl HostNet {
                 what: "the input batch".into(),
                 reason: format!("{e:?}"),
             })?;
-        let x = Map {
-            n,
-            h,
-            w,
-            c,
-            data: layout::nchw_to_nhwc(&data, n, c, h, w),
-        };
+        let mut x = Map::zeros(n, h, w, c);
+        layout::nchw_to_nhwc(&data, n, c, h, w, &mut x.data);
         drop(data);
         profile.lap("input to channels-last");
         let maps = match self {

@@ -24,9 +24,9 @@ pub fn wscxr(args: &[&str]) -> std::process::Output {
         .expect("the wscxr binary runs")
 }
 
-/// A small real detector (128 px input, a 4x4 grid, 2 epochs, 8 normal + 2 abnormal bundled
-/// X-rays), saved as `dir/d.wscxr`.
-pub fn small_detector(dir: &Path) -> (Detector, PathBuf) {
+/// The small detectors' setup: 128 px input (a 4x4 grid), 2 epochs, the first `normals` normal
+/// and 2 abnormal bundled X-rays.
+fn small_setup(normals: usize) -> (WscxrConfig, TrainingSet) {
     let assets = checkout().join("assets/quickstart");
     let mut config = WscxrConfig {
         image_size: 128,
@@ -35,9 +35,15 @@ pub fn small_detector(dir: &Path) -> (Detector, PathBuf) {
     };
     config.train.epochs = 2;
     let training = TrainingSet::new(
-        list_images(assets.join("train/normal")).unwrap()[..8].to_vec(),
+        list_images(assets.join("train/normal")).unwrap()[..normals].to_vec(),
         list_images(assets.join("train/anomaly")).unwrap()[..2].to_vec(),
     );
+    (config, training)
+}
+
+/// A small real detector (see [`small_setup`], 8 normal X-rays), saved as `dir/d.wscxr`.
+pub fn small_detector(dir: &Path) -> (Detector, PathBuf) {
+    let (config, training) = small_setup(8);
     let detector = Wscxr::new(config)
         .unwrap()
         .fit(&training, &Device::flex())
@@ -47,20 +53,10 @@ pub fn small_detector(dir: &Path) -> (Detector, PathBuf) {
     (detector, file)
 }
 
-/// [`small_detector`] calibrated: 12 normal X-rays of which a quarter (whole patients) set the
+/// A small real detector calibrated: 12 normal X-rays of which a quarter (whole patients) set the
 /// threshold at specificity 0.95, saved as `dir/calibrated.wscxr`.
 pub fn small_calibrated_detector(dir: &Path) -> (Detector, PathBuf) {
-    let assets = checkout().join("assets/quickstart");
-    let mut config = WscxrConfig {
-        image_size: 128,
-        weights: Some(checkout().join(wscxr::BUNDLED_XCEPTION)),
-        ..WscxrConfig::default()
-    };
-    config.train.epochs = 2;
-    let training = TrainingSet::new(
-        list_images(assets.join("train/normal")).unwrap()[..12].to_vec(),
-        list_images(assets.join("train/anomaly")).unwrap()[..2].to_vec(),
-    );
+    let (config, training) = small_setup(12);
     let detector = Wscxr::new(config)
         .unwrap()
         .calibrate(

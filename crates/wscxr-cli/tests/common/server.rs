@@ -29,8 +29,7 @@ pub struct Answer {
 impl Answer {
     /// The body as JSON.
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
 
     /// The `map` field's bytes.
@@ -114,13 +113,7 @@ impl Server {
     }
 
     /// POST `body` to `path`.
-    pub fn post(
-        &self,
-        path: &str,
-        body: &[u8],
-        content_type: &str,
-        token: Option<&str>,
-    ) -> Answer {
+    pub fn post(&self, path: &str, body: &[u8], content_type: &str, token: Option<&str>) -> Answer {
         let mut request = agent()
             .post(self.url(path))
             .header("content-type", content_type);
