@@ -75,11 +75,23 @@ fn scores_maps_and_heatmaps_over_http_are_the_programs() {
         description["calibration"]["threshold"].as_f64().unwrap() as f32,
         threshold
     );
-    for folder in ["test/anomaly", "test-dicom/anomaly"] {
-        let inputs = checkout().join("assets/quickstart").join(folder);
-        let out = dir.path().join(folder.replace('/', "-"));
+    // The bundled X-rays are square: two cropped wide catch a map's height and width swapped.
+    let wide = dir.path().join("wide");
+    std::fs::create_dir(&wide).unwrap();
+    let bundled = checkout().join("assets/quickstart/test/anomaly");
+    for image in &list_images(&bundled).unwrap()[..2] {
+        let cropped = image::open(image).unwrap().crop_imm(0, 20, 224, 150);
+        cropped.save(wide.join(image.file_name().unwrap())).unwrap();
+    }
+    let dicom = checkout().join("assets/quickstart/test-dicom/anomaly");
+    for (set, inputs, count, kind) in [
+        ("png", bundled, 6, "png"),
+        ("dicom", dicom, 6, "dicom"),
+        ("wide", wide, 2, "png"),
+    ] {
+        let out = dir.path().join(format!("out-{set}"));
         let expected = cli_scores(&file, &inputs, &out);
-        assert_eq!(expected.len(), 6);
+        assert_eq!(expected.len(), count);
         for image in list_images(&inputs).unwrap() {
             let name = image.file_name().unwrap().to_string_lossy().to_string();
             let stem = image.file_stem().unwrap().to_string_lossy().to_string();
@@ -112,16 +124,12 @@ fn scores_maps_and_heatmaps_over_http_are_the_programs() {
                 json["identity"]["file_sha256"],
                 wscxr::file_sha256(&file).unwrap()
             );
-            let kind = if folder.starts_with("test-dicom") {
-                "dicom"
-            } else {
-                "png"
-            };
             assert_eq!(json["image"]["kind"], kind, "{name}");
             assert_eq!(json["request_id"].as_str(), scored.request_id.as_deref());
             // The map is the one `--maps` wrote, byte for byte.
             let npy = std::fs::read(out.join("maps").join(format!("{stem}.npy"))).unwrap();
             assert!(scored.map_bytes() == npy, "{name}: the .npy maps differ");
+            assert_eq!(scored.json()["map"]["format"], "npy", "{name}");
             // The heatmap has the pixels `--heatmaps` drew.
             let drawn = server.post(
                 "/v1/score?map=png",
@@ -130,6 +138,7 @@ fn scores_maps_and_heatmaps_over_http_are_the_programs() {
                 None,
             );
             assert_eq!(drawn.status, 200, "{}", drawn.body);
+            assert_eq!(drawn.json()["map"]["format"], "png", "{name}");
             let png = image::load_from_memory(&drawn.map_bytes())
                 .unwrap()
                 .to_rgb8();
@@ -145,7 +154,7 @@ fn scores_maps_and_heatmaps_over_http_are_the_programs() {
     assert!(
         metrics
             .body
-            .contains(r#"wscxr_http_requests_total{route="/v1/score",status="200"} 24"#),
+            .contains(r#"wscxr_http_requests_total{route="/v1/score",status="200"} 28"#),
         "{}",
         metrics.body
     );
