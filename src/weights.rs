@@ -10,7 +10,9 @@ use wscxr_backbone::{Backbone, Network};
 
 use crate::config::WscxrConfig;
 use crate::fsutil::{file_sha256, sha256_hex, write_atomically};
-use crate::registry::{BUNDLED_XCEPTION_WEIGHTS, KnownWeights};
+use crate::registry::BUNDLED_XCEPTION_WEIGHTS;
+#[cfg(feature = "download")]
+use crate::registry::KnownWeights;
 use crate::{BUNDLED_XCEPTION, WscxrError};
 
 /// SHA-256 of the bundled Xception record, [`BUNDLED_XCEPTION`].
