@@ -97,12 +97,11 @@ fn scores_maps_and_heatmaps_over_http_are_the_programs() {
             let stem = image.file_stem().unwrap().to_string_lossy().to_string();
             let cli = expected.iter().find(|(n, _)| *n == name).unwrap().1;
             let bytes = std::fs::read(&image).unwrap();
-            let scored = server.post(
-                "/v1/score?map=npy",
-                &bytes,
-                "application/octet-stream",
-                None,
-            );
+            let with_map = |map: &str| {
+                let path = format!("/v1/score?map={map}");
+                server.post(&path, &bytes, "application/octet-stream", None)
+            };
+            let scored = with_map("npy");
             assert_eq!(scored.status, 200, "{name}: {}", scored.body);
             let json = scored.json();
             let score = json["score"].as_f64().unwrap() as f32;
@@ -131,12 +130,7 @@ fn scores_maps_and_heatmaps_over_http_are_the_programs() {
             assert!(scored.map_bytes() == npy, "{name}: the .npy maps differ");
             assert_eq!(scored.json()["map"]["format"], "npy", "{name}");
             // The heatmap has the pixels `--heatmaps` drew.
-            let drawn = server.post(
-                "/v1/score?map=png",
-                &bytes,
-                "application/octet-stream",
-                None,
-            );
+            let drawn = with_map("png");
             assert_eq!(drawn.status, 200, "{}", drawn.body);
             assert_eq!(drawn.json()["map"]["format"], "png", "{name}");
             let png = image::load_from_memory(&drawn.map_bytes())
