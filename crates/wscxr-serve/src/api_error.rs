@@ -21,15 +21,11 @@ impl ApiError {
         }
     }
 
+    /// 503 with `Retry-After: 1`: full, loading or stopping; the client may try again.
     pub(crate) fn busy(message: impl Into<String>) -> Self {
-        Self::retry(StatusCode::SERVICE_UNAVAILABLE, message)
-    }
-
-    /// An answer that tells the client to try again in a second.
-    pub(crate) fn retry(status: StatusCode, message: impl Into<String>) -> Self {
         Self {
             retry_after: Some(1),
-            ..Self::new(status, message)
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, message)
         }
     }
 }

@@ -11,6 +11,9 @@ pub enum ServeError {
     /// The detector could not be loaded or warmed up.
     #[error(transparent)]
     Wscxr(#[from] WscxrError),
+    /// Loading or warming up the detector panicked (a bug): the service stops with this.
+    #[error("loading the detector panicked: {0}")]
+    LoadPanicked(String),
     /// The warm-up image could not be made.
     #[error(transparent)]
     Image(#[from] ImageError),

@@ -87,14 +87,9 @@ impl Service {
             });
             match loading.await {
                 Ok(Ok(engine)) => loader.set_engine(engine),
-                Ok(Err(e)) => {
-                    *loader.failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
-                    loader.stop.notify_one();
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "loading the detector panicked");
-                    loader.stop.notify_one();
-                }
+                // A panic in loading is a failed load too: the process must not exit 0.
+                Ok(Err(e)) => loader.fail(e),
+                Err(e) => loader.fail(ServeError::LoadPanicked(e.to_string())),
             }
         });
 

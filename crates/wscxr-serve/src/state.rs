@@ -3,7 +3,6 @@
 use std::ops::Deref;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use axum::http::StatusCode;
 use tokio::sync::{Notify, Semaphore};
 
 use crate::api_error::ApiError;
@@ -54,12 +53,15 @@ impl AppState {
 
     /// The loaded detector, or 503 while it loads.
     pub(crate) fn engine(&self) -> Result<&Engine, ApiError> {
-        self.engine.get().ok_or_else(|| {
-            ApiError::retry(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the detector is still loading",
-            )
-        })
+        self.engine
+            .get()
+            .ok_or_else(|| ApiError::busy("the detector is still loading"))
+    }
+
+    /// Records why loading failed and stops the service, which then returns that error.
+    pub(crate) fn fail(&self, error: ServeError) {
+        *self.failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(error);
+        self.stop.notify_one();
     }
 
     pub(crate) fn set_engine(&self, engine: Engine) {
