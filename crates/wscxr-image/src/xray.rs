@@ -84,25 +84,21 @@ impl Radiograph {
                 path: path.to_path_buf(),
                 source,
             };
-            let reader = ImageReader::open(path)
+            let open = || std::fs::File::open(path).map(std::io::BufReader::new);
+            // By content, else by the file's extension (a damaged `.png` is a PNG that fails).
+            let format = ImageReader::open(path)
                 .map_err(io)?
                 .with_guessed_format()
-                .map_err(io)?;
-            if reader.format().is_none() {
+                .map_err(io)?
+                .format();
+            let Some(format) = format else {
                 let mut head = Vec::with_capacity(132);
-                std::fs::File::open(path)
+                open()
                     .and_then(|file| file.take(132).read_to_end(&mut head))
                     .map_err(io)?;
                 return Err(unrecognised(path, &head));
-            }
-            if reader.format() == Some(ImageFormat::Png) {
-                let file = std::fs::File::open(path).map_err(io)?;
-                verify_png_checksum(path, std::io::BufReader::new(file))?;
-            }
-            reader.decode().map_err(|source| ImageError::Image {
-                path: path.to_path_buf(),
-                source,
-            })?
+            };
+            decode_raster(path, format, open)?
         };
         Self::new(path.display().to_string(), pixels)
     }
@@ -115,19 +111,11 @@ impl Radiograph {
         let path = Path::new(&name);
         let pixels = match ImageKind::of(bytes) {
             Some(ImageKind::Dicom) => decode_dicom(path, bytes)?,
-            Some(kind @ (ImageKind::Png | ImageKind::Jpeg)) => {
-                let format = if kind == ImageKind::Png {
-                    verify_png_checksum(path, std::io::Cursor::new(bytes))?;
-                    ImageFormat::Png
-                } else {
-                    ImageFormat::Jpeg
-                };
-                image::load_from_memory_with_format(bytes, format).map_err(|source| {
-                    ImageError::Image {
-                        path: path.to_path_buf(),
-                        source,
-                    }
-                })?
+            Some(ImageKind::Png) => {
+                decode_raster(path, ImageFormat::Png, || Ok(std::io::Cursor::new(bytes)))?
+            }
+            Some(ImageKind::Jpeg) => {
+                decode_raster(path, ImageFormat::Jpeg, || Ok(std::io::Cursor::new(bytes)))?
             }
             None => return Err(unrecognised(path, bytes)),
         };
@@ -161,6 +149,28 @@ impl Radiograph {
     pub fn height(&self) -> u32 {
         self.pixels.height()
     }
+}
+
+/// Decodes a PNG or JPEG (`format`) that `open` hands out (twice for a PNG, whose checksums are
+/// read first): files and request bodies take this one path.
+fn decode_raster<R: std::io::BufRead + std::io::Seek>(
+    path: &Path,
+    format: ImageFormat,
+    open: impl Fn() -> std::io::Result<R>,
+) -> Result<DynamicImage, ImageError> {
+    let io = |source| ImageError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    if format == ImageFormat::Png {
+        verify_png_checksum(path, open().map_err(io)?)?;
+    }
+    ImageReader::with_format(open().map_err(io)?, format)
+        .decode()
+        .map_err(|source| ImageError::Image {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 /// The `png` decoder behind `image` skips the Adler-32 checksum of the compressed image data, so
@@ -223,13 +233,13 @@ impl ImageKind {
     /// The kind of image `bytes` hold (their first 132 bytes are enough), if any.
     pub fn of(bytes: &[u8]) -> Option<Self> {
         if is_dicom(bytes) {
-            Some(Self::Dicom)
-        } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
-            Some(Self::Png)
-        } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
-            Some(Self::Jpeg)
-        } else {
-            None
+            return Some(Self::Dicom);
+        }
+        // The signatures `image` reads, as `Radiograph::read` guesses a file's format.
+        match image::guess_format(bytes) {
+            Ok(ImageFormat::Png) => Some(Self::Png),
+            Ok(ImageFormat::Jpeg) => Some(Self::Jpeg),
+            _ => None,
         }
     }
 }
