@@ -14,6 +14,7 @@ mod config;
 mod dicom;
 mod files;
 mod localisation;
+mod opt_out;
 mod pipeline;
 mod preprocess;
 mod robustness;

@@ -8,37 +8,26 @@ use std::time::Duration;
 
 use common::server::Server;
 use common::webdriver::Browser;
-use common::{checkout, small_calibrated_detector};
+use common::{checkout, opt_out, small_calibrated_detector};
 
 /// Lets a developer without Chromium run the rest of the suite; CI never honours it.
 const SKIP_BROWSER: &str = "WSCXR_SKIP_BROWSER";
 
 /// A browser, or `None` after recording the skip when the runner opted out; a failure otherwise.
 fn browser_or_skip() -> Option<Browser> {
-    let error = match Browser::start() {
-        Ok(browser) => return Some(browser),
-        Err(e) => e,
-    };
-    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
-    if ci || std::env::var(SKIP_BROWSER).as_deref() != Ok("1") {
-        panic!(
-            "no headless browser ({error}); install Debian's chromium and chromium-driver \
-             (.ci/run does), or set {SKIP_BROWSER}=1 to skip this test (never under CI)"
-        );
+    match Browser::start() {
+        Ok(browser) => Some(browser),
+        Err(error) => {
+            opt_out::cannot_run(
+                &format!(
+                    "no headless browser ({error}); install Debian's chromium and \
+                     chromium-driver (.ci/run does)"
+                ),
+                SKIP_BROWSER,
+            );
+            None
+        }
     }
-    let test = std::thread::current().name().unwrap_or("page").to_string();
-    eprintln!("SKIPPED: {test}: {error} ({SKIP_BROWSER}=1)");
-    if let Some(log) = std::env::var_os("WSCXR_SKIP_LOG") {
-        use std::io::Write;
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .expect("the skip log opens");
-        file.write_all(format!("{test}\t{SKIP_BROWSER}\n").as_bytes())
-            .expect("the skip is recorded");
-    }
-    None
 }
 
 #[test]

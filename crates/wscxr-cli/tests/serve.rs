@@ -62,6 +62,24 @@ fn heatmap_file(dir: &Path, stem: &str) -> PathBuf {
         .unwrap_or_else(|| panic!("no heatmap of {stem} in {}", dir.display()))
 }
 
+/// What `wscxr score` prints when it refuses `image` (it must refuse it).
+fn cli_refusal(detector: &Path, image: &Path) -> String {
+    let path = |p: &Path| p.to_str().unwrap().to_string();
+    let cli = wscxr(&[
+        "score",
+        "--quiet",
+        "--detector",
+        &path(detector),
+        &path(image),
+    ]);
+    assert!(
+        !cli.status.success(),
+        "wscxr score accepted {}",
+        image.display()
+    );
+    String::from_utf8_lossy(&cli.stderr).to_string()
+}
+
 #[test]
 fn scores_maps_and_heatmaps_over_http_are_the_programs() {
     let dir = tempfile::tempdir().unwrap();
@@ -253,15 +271,7 @@ fn hostile_requests_are_refused_and_the_server_keeps_answering() {
     let refused = server.post("/v1/score", &png[..png.len() / 2], "image/png", Some(token));
     assert_eq!(refused.status, 422, "{}", refused.body);
     let message = refused.json()["error"].as_str().unwrap().to_string();
-    let cli = wscxr(&[
-        "score",
-        "--quiet",
-        "--detector",
-        file.to_str().unwrap(),
-        truncated.to_str().unwrap(),
-    ]);
-    assert!(!cli.status.success());
-    let cli_message = String::from_utf8_lossy(&cli.stderr).to_string();
+    let cli_message = cli_refusal(&file, &truncated);
     let reason = |m: &str, name: &str| m.split(name).nth(1).map(|r| r.trim().to_string());
     assert_eq!(
         reason(&message, "the request body"),
@@ -290,14 +300,7 @@ fn hostile_requests_are_refused_and_the_server_keeps_answering() {
     assert!(message.contains("not readable DICOM"), "{message}");
     let shifted_file = dir.path().join("no_meta.dcm");
     std::fs::write(&shifted_file, &shifted).unwrap();
-    let cli = wscxr(&[
-        "score",
-        "--quiet",
-        "--detector",
-        file.to_str().unwrap(),
-        shifted_file.to_str().unwrap(),
-    ]);
-    let cli_message = String::from_utf8_lossy(&cli.stderr).to_string();
+    let cli_message = cli_refusal(&file, &shifted_file);
     assert_eq!(
         reason(&message, "the request body"),
         reason(&cli_message, shifted_file.to_str().unwrap()),

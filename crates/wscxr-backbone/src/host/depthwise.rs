@@ -139,7 +139,6 @@ mod tests {
     use super::*;
 
     /// The definition, one output value at a time, taps in (dy, dx) order.
-    #[allow(clippy::too_many_arguments)]
     fn naive(x: &[f32], n: usize, h: usize, w: usize, c: usize, k: &[f32], relu: bool) -> Vec<f32> {
         let mut out = vec![0f32; n * h * w * c];
         for b in 0..n {

@@ -2,6 +2,9 @@
 //! detector.
 #![allow(dead_code)]
 
+// The opt-out protocol of the library's tests (`.ci/run` counts the skips it records).
+#[path = "../../../../tests/it/opt_out.rs"]
+pub mod opt_out;
 pub mod server;
 pub mod webdriver;
 
