@@ -41,6 +41,15 @@ pub enum WscxrError {
         /// Why it was rejected.
         reason: String,
     },
+    /// Backbone weights that are neither in the weights folder nor anywhere else they are
+    /// looked for (see [`WeightsStore`](crate::WeightsStore)).
+    #[error("{path}: {reason}")]
+    WeightsNotFound {
+        /// Where they were expected.
+        path: PathBuf,
+        /// Where else they were looked for, and how to provide them.
+        reason: String,
+    },
     /// A folder or file list that cannot be used.
     #[error("{path}: {reason}")]
     Data {
@@ -64,6 +73,12 @@ pub enum WscxrError {
         what: &'static str,
         /// burn's message.
         reason: String,
+    },
+    /// The caller's [`Observer::interrupted`](crate::Observer::interrupted) asked to stop.
+    #[error("interrupted during {stage}")]
+    Interrupted {
+        /// The stage that was running.
+        stage: crate::Stage,
     },
     /// A backend that this build lacks, or whose device cannot start.
     #[error("backend '{name}': {reason}")]

@@ -7,12 +7,13 @@
 //! | values (f32 LE) | SHA-256 of every byte before it. An entry that fails any check (checksum,
 //! rank, sizes, channel count) is reported on stderr and recomputed, never trusted or a panic.
 
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::prelude::*;
 use sha2::{Digest, Sha256};
-use wscxr_backbone::{Backbone, ExtractOptions, ExtractTimings};
+use wscxr_backbone::{Backbone, BackboneError, ExtractOptions, ExtractTimings};
 use wscxr_bank::PatchFeatures;
 use wscxr_image::Xray;
 
@@ -146,9 +147,13 @@ pub fn extract_features(
     paths: &[Xray],
     options: &ExtractOptions,
     cache: Option<&FeatureCache>,
-    progress: impl FnMut(usize, usize),
+    mut progress: impl FnMut(usize, usize),
 ) -> Result<Vec<Tensor<4>>, WscxrError> {
     let mut timings = ExtractTimings::default();
+    let progress = |done, total| {
+        progress(done, total);
+        ControlFlow::Continue(())
+    };
     through_cache(
         backbone,
         identity,
@@ -168,7 +173,7 @@ fn through_cache(
     paths: &[Xray],
     options: &ExtractOptions,
     cache: Option<&FeatureCache>,
-    progress: impl FnMut(usize, usize),
+    progress: impl FnMut(usize, usize) -> ControlFlow<()>,
     timings: &mut ExtractTimings,
 ) -> Result<Vec<Tensor<4>>, WscxrError> {
     let mut extract = |paths: &[Xray], progress| -> Result<Vec<Tensor<4>>, WscxrError> {
@@ -321,9 +326,22 @@ impl LoadedBackbone {
             paths,
             &config.extract_options(),
             cache,
-            |done, total| observer.progress(stage, done, total),
+            |done, total| {
+                observer.progress(stage, done, total);
+                if observer.interrupted() {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            },
             &mut timings,
-        )?;
+        )
+        .map_err(|e| match e {
+            WscxrError::Backbone(BackboneError::Interrupted { .. }) => {
+                WscxrError::Interrupted { stage }
+            }
+            e => e,
+        })?;
         // Forward is all the wall time not spent waiting for images: the passes, and the cache's
         // hashing, reads and writes.
         timings.forward = (clock.elapsed().as_secs_f64() - timings.waiting).max(0.0);

@@ -1,5 +1,6 @@
 //! Fitting a detector: the method's stages in order, set up as a builder.
 
+use std::ops::ControlFlow;
 use std::time::Instant;
 
 use burn::prelude::*;
@@ -16,7 +17,7 @@ use crate::config::WscxrConfig;
 use crate::features::FeatureCache;
 use crate::fitted_detector::{Detector, FitReport, Scorer};
 use crate::fsutil::file_sha256;
-use crate::observer::{Observer, Part, Stage};
+use crate::observer::{Observer, Part, Stage, check_interrupted};
 use crate::patients::carve_by_patient;
 use crate::training_set::{LabelledImages, TrainingSet};
 use crate::weights::LoadedBackbone;
@@ -169,6 +170,7 @@ impl<'a> Wscxr<'a> {
         };
         report.extract_seconds = clock.elapsed().as_secs_f64();
 
+        check_interrupted(observer, Stage::NormalBank)?;
         let clock = Instant::now();
         observer.progress(Stage::NormalBank, 0, 1);
         let bank = NormalBank::coreset(&normal_features, &config.coreset, config.seed)?;
@@ -183,6 +185,7 @@ impl<'a> Wscxr<'a> {
         let scorer = match abnormal_features {
             None => Scorer::PatchCore(bank),
             Some(abnormal) => {
+                check_interrupted(observer, Stage::Mining)?;
                 let clock = Instant::now();
                 observer.progress(Stage::Mining, 0, 1);
                 let prototypes = if config.ablation.mining() {
@@ -204,6 +207,7 @@ impl<'a> Wscxr<'a> {
                 let discriminator = config.discriminator.init(dim, config.seed, device);
                 let epochs = config.train.epochs;
                 observer.progress(Stage::Training, 0, epochs);
+                let mut interrupted = false;
                 let trained = train(
                     discriminator,
                     &normal_features,
@@ -212,9 +216,18 @@ impl<'a> Wscxr<'a> {
                     config.seed,
                     |epoch, d| {
                         observer.progress(Stage::Training, epoch.epoch, epochs);
+                        if observer.interrupted() {
+                            interrupted = true;
+                            return ControlFlow::Break(());
+                        }
                         observer.epoch(epoch, d)
                     },
                 )?;
+                if interrupted {
+                    return Err(WscxrError::Interrupted {
+                        stage: Stage::Training,
+                    });
+                }
                 report.train_seconds = clock.elapsed().as_secs_f64();
                 observer.timed(Part::Training, report.train_seconds);
                 Scorer::Discriminator(trained)

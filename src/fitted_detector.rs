@@ -13,7 +13,7 @@ use crate::anomaly_map::{AnomalyMap, MapSettings};
 use crate::calibration::{Calibration, ColourScale};
 use crate::config::WscxrConfig;
 use crate::features::FeatureCache;
-use crate::observer::{Observer, Offset, Part, Stage};
+use crate::observer::{Observer, Offset, Part, Stage, check_interrupted};
 use crate::weights::LoadedBackbone;
 
 /// Seconds spent in each stage of a fit, and the sizes it worked with.
@@ -194,6 +194,7 @@ impl Detector {
         let paths: Vec<Xray> = images.into_iter().map(Into::into).collect();
         let total = paths.len();
         for (c, chunk) in paths.chunks(SCORING_CHUNK).enumerate() {
+            check_interrupted(observer, Stage::Scoring)?;
             let offset = c * SCORING_CHUNK;
             let mut progress = Offset {
                 inner: &mut *observer,

@@ -139,6 +139,26 @@ pub trait Observer: Send {
     fn timed(&mut self, part: Part, seconds: f64) {
         let _ = (part, seconds);
     }
+
+    /// Asked between units of work (each forward batch, each epoch, each scoring chunk, before
+    /// the coreset and the mining): `true` stops the run there with
+    /// [`WscxrError::Interrupted`](crate::WscxrError::Interrupted). What a caller polls to stop
+    /// cleanly on Ctrl-C (the Python package checks its signals here).
+    fn interrupted(&mut self) -> bool {
+        false
+    }
+}
+
+/// `Err(Interrupted)` when `observer` asks to stop.
+pub(crate) fn check_interrupted(
+    observer: &mut dyn Observer,
+    stage: Stage,
+) -> Result<(), crate::WscxrError> {
+    if observer.interrupted() {
+        Err(crate::WscxrError::Interrupted { stage })
+    } else {
+        Ok(())
+    }
 }
 
 /// The observer that watches nothing.
@@ -163,5 +183,9 @@ impl Observer for Offset<'_> {
 
     fn timed(&mut self, part: Part, seconds: f64) {
         self.inner.timed(part, seconds);
+    }
+
+    fn interrupted(&mut self) -> bool {
+        self.inner.interrupted()
     }
 }

@@ -80,6 +80,10 @@ impl Observer for Timings<'_> {
         *self.parts.entry(part).or_insert(0.0) += seconds;
         self.inner.timed(part, seconds);
     }
+
+    fn interrupted(&mut self) -> bool {
+        self.inner.interrupted()
+    }
 }
 
 #[cfg(test)]

@@ -140,7 +140,7 @@ impl WeightsStore {
         #[cfg(feature = "download")]
         return self.fetch(&BUNDLED_XCEPTION_WEIGHTS);
         #[cfg(not(feature = "download"))]
-        Err(WscxrError::Data {
+        Err(WscxrError::WeightsNotFound {
             path: self.dir.join(format!("{BUNDLED_XCEPTION_SHA256}.bpk")),
             reason: format!(
                 "the bundled Xception weights are neither in the weights folder nor at \
@@ -311,7 +311,7 @@ impl LoadedBackbone {
             Some(path) => path,
             None if sha256 == BUNDLED_XCEPTION_SHA256 => store.bundled_xception()?,
             None => {
-                return Err(WscxrError::Data {
+                return Err(WscxrError::WeightsNotFound {
                     path: store.dir().join(format!("{sha256}.bpk")),
                     reason: format!(
                         "no {} weights with SHA-256 {sha256} here: add them with \

@@ -18,7 +18,7 @@ use crate::features::FeatureCache;
 use crate::fit::Wscxr;
 use crate::localisation::LocalisationTally;
 use crate::metrics::{Metrics, roc_curve};
-use crate::observer::{Observer, Stage};
+use crate::observer::{Observer, Part, Stage};
 use crate::weights::LoadedBackbone;
 
 /// Runs fits under a protocol: the eval and threshold images' patch features are computed once
@@ -258,5 +258,13 @@ impl Observer for EpochWatch<'_> {
             }
         }
         self.inner.epoch(report, discriminator)
+    }
+
+    fn timed(&mut self, part: Part, seconds: f64) {
+        self.inner.timed(part, seconds);
+    }
+
+    fn interrupted(&mut self) -> bool {
+        self.inner.interrupted()
     }
 }

@@ -18,7 +18,7 @@ mod splits;
 pub use evaluation::Evaluation;
 pub use protocol::{Protocol, honest_metrics, oracle_metrics};
 pub use records::{
-    BoxedRecord, LocalisationSummary, MeanStd, RunRecord, Summary, summarize,
+    BoxedRecord, LocalisationSummary, MeanStd, Report, RunRecord, Summary, summarize,
     summarize_localisation,
 };
 pub use splits::{BoxedImages, SplitOptions, Splits, ThresholdSource};

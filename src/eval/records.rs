@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::protocol::Protocol;
+use super::splits::{SplitOptions, Splits, ThresholdSource};
+use crate::config::WscxrConfig;
 use crate::fitted_detector::FitReport;
 use crate::localisation::Localisation;
 use crate::metrics::Metrics;
@@ -267,5 +269,57 @@ mod tests {
         assert!((s[0].auroc.mean - 0.85).abs() < 1e-12);
         assert!((s[0].auroc.std - 0.0707107).abs() < 1e-6);
         assert_eq!(s[1].auroc.std, 0.0);
+    }
+}
+
+/// A whole evaluation as `wscxr evaluate --json` writes it (and Python's `wscxr.evaluate`
+/// returns it): every run, the summaries over seeds, and what produced them. Fields are in name
+/// order, the order of the JSON object it replaced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// The burn backend it ran on.
+    pub backend: String,
+    /// The configuration of every fit (each run's seed aside).
+    pub config: WscxrConfig,
+    /// The dataset folder.
+    pub data: String,
+    /// Which images were evaluated.
+    pub eval_source: String,
+    /// The split named for evaluation.
+    pub eval_split: String,
+    /// Localisation summaries per K (empty without boxes).
+    pub localisation: Vec<LocalisationSummary>,
+    /// Honest or oracle.
+    pub protocol: Protocol,
+    /// Every run.
+    pub runs: Vec<RunRecord>,
+    /// AUROC, ACC and F1 per K over seeds.
+    pub summary: Vec<Summary>,
+    /// Where the threshold came from.
+    pub threshold_source: ThresholdSource,
+}
+
+impl Report {
+    /// The report of `runs` on `splits`, with their summaries.
+    pub fn new(
+        runs: Vec<RunRecord>,
+        splits: &Splits,
+        options: &SplitOptions,
+        data: &std::path::Path,
+        backend: &str,
+        config: WscxrConfig,
+    ) -> Self {
+        Self {
+            backend: backend.to_string(),
+            config,
+            data: data.display().to_string(),
+            eval_source: splits.eval_source.clone(),
+            eval_split: options.eval_split.clone(),
+            localisation: summarize_localisation(&runs),
+            protocol: options.protocol,
+            summary: summarize(&runs),
+            threshold_source: splits.threshold_source.clone(),
+            runs,
+        }
     }
 }

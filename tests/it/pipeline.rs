@@ -218,6 +218,82 @@ fn the_observer_sees_every_stage_in_order_and_can_stop_training() {
     assert_eq!(recorder.epochs, [1, 2], "Break after epoch 2 ends training");
 }
 
+/// Asks to stop once `stage` has reported progress `after` times.
+struct StopIn {
+    stage: Stage,
+    after: usize,
+    reports: usize,
+    asked: usize,
+}
+
+impl StopIn {
+    fn new(stage: Stage, after: usize) -> Self {
+        Self {
+            stage,
+            after,
+            reports: 0,
+            asked: 0,
+        }
+    }
+}
+
+impl Observer for StopIn {
+    fn progress(&mut self, stage: Stage, _done: usize, _total: usize) {
+        if stage == self.stage {
+            self.reports += 1;
+        }
+    }
+
+    fn interrupted(&mut self) -> bool {
+        self.asked += 1;
+        self.reports >= self.after
+    }
+}
+
+#[test]
+fn an_observer_stops_a_fit_or_a_scoring_run_between_batches() {
+    let device = Device::flex();
+    let (normals, abnormals, tests) = data();
+    let training = TrainingSet::new(normals.clone(), abnormals.clone());
+    // Extraction stops after its first batch, training after its first epoch.
+    for stage in [
+        Stage::NormalFeatures,
+        Stage::AbnormalFeatures,
+        Stage::Training,
+    ] {
+        let mut stop = StopIn::new(stage, 1);
+        let err = Wscxr::new(small_config())
+            .unwrap()
+            .observer(&mut stop)
+            .fit(&training, &device)
+            .unwrap_err();
+        assert!(
+            matches!(err, WscxrError::Interrupted { stage: s } if s == stage),
+            "{stage}: {err}"
+        );
+    }
+    let detector = fit(&normals, &abnormals, &small_config(), &device).unwrap();
+    let mut stop = StopIn::new(Stage::Scoring, 1);
+    let err = detector.score_observed(&tests, &mut stop).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            WscxrError::Interrupted {
+                stage: Stage::Scoring
+            }
+        ),
+        "{err}"
+    );
+    // An observer that never asks to stop was asked, and changes nothing.
+    let mut never = StopIn::new(Stage::Scoring, usize::MAX);
+    let scored = detector.score_observed(&tests, &mut never).unwrap();
+    assert!(never.asked > 0);
+    assert_eq!(
+        scored.iter().map(|s| s.score).collect::<Vec<_>>(),
+        scores(&detector, &tests)
+    );
+}
+
 #[test]
 fn a_detector_copied_elsewhere_finds_its_weights_by_hash() {
     let device = Device::flex();

@@ -105,6 +105,14 @@ pub enum BackboneError {
     /// A layer shape the host inference path has no kernel for.
     #[error("host path: {0}")]
     Unsupported(String),
+    /// The caller's progress callback stopped extraction between batches.
+    #[error("interrupted after {done} of {total} images")]
+    Interrupted {
+        /// Images extracted before the stop.
+        done: usize,
+        /// Images asked for.
+        total: usize,
+    },
     /// Writing or reading a burn record failed.
     #[error("burn record {path}: {reason}")]
     Record {

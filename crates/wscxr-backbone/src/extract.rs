@@ -1,6 +1,7 @@
 //! Feature extraction from image files: decoding and resizing of the next batch (in parallel, on
 //! a helper thread) overlaps the forward pass of the current one.
 
+use std::ops::ControlFlow;
 use std::time::Instant;
 
 use burn::prelude::*;
@@ -58,17 +59,22 @@ impl Backbone {
         &self,
         images: &[Xray],
         options: &ExtractOptions,
-        progress: impl FnMut(usize, usize),
+        mut progress: impl FnMut(usize, usize),
     ) -> Result<Vec<Tensor<4>>, BackboneError> {
+        let progress = |done, total| {
+            progress(done, total);
+            ControlFlow::Continue(())
+        };
         Ok(self.extract_timed(images, options, progress)?.0)
     }
 
-    /// [`Backbone::extract`], and where its time went.
+    /// [`Backbone::extract`], and where its time went. `progress` may also stop the run
+    /// between batches (`ControlFlow::Break`), which returns [`BackboneError::Interrupted`].
     pub fn extract_timed(
         &self,
         images: &[Xray],
         options: &ExtractOptions,
-        mut progress: impl FnMut(usize, usize),
+        mut progress: impl FnMut(usize, usize) -> ControlFlow<()>,
     ) -> Result<(Vec<Tensor<4>>, ExtractTimings), BackboneError> {
         if options.batch_size == 0 {
             return Err(BackboneError::InvalidParameter {
@@ -133,8 +139,10 @@ impl Backbone {
             }
             timings.forward += forward.elapsed().as_secs_f64();
             done += n;
-            progress(done, total);
-            Ok(())
+            match progress(done, total) {
+                ControlFlow::Continue(()) => Ok(()),
+                ControlFlow::Break(()) => Err(BackboneError::Interrupted { done, total }),
+            }
         })?;
         let maps = outputs
             .into_iter()

@@ -5,11 +5,10 @@
 
 use std::path::PathBuf;
 
-use serde_json::json;
 use wscxr::backbone::Network;
 use wscxr::eval::{
-    BoxedImages, Evaluation, Protocol, RocSeries, RunRecord, SplitOptions, Splits, summarize,
-    summarize_localisation, write_roc_png,
+    BoxedImages, Evaluation, Protocol, Report, RocSeries, RunRecord, SplitOptions, Splits,
+    write_roc_png,
 };
 use wscxr::{Ablation, FeatureCache, WscxrConfig};
 
@@ -188,9 +187,16 @@ pub fn run(args: &Args) -> Result<(), String> {
             runs.push(record);
         }
     }
-    let summary = summarize(&runs);
+    let report = Report::new(
+        runs,
+        &splits,
+        &options,
+        &args.data,
+        &args.backend,
+        config.clone(),
+    );
     if let Some(dir) = &args.roc {
-        write_roc_pictures(dir, &runs)?;
+        write_roc_pictures(dir, &report.runs)?;
     }
 
     println!(
@@ -210,7 +216,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         splits.threshold_source
     );
     println!("| K | AUROC | ACC | F1 |\n|---|---|---|---|");
-    for s in &summary {
+    for s in &report.summary {
         let name = if s.k == 0 {
             "0 (PatchCore)".to_string()
         } else {
@@ -221,7 +227,7 @@ pub fn run(args: &Args) -> Result<(), String> {
             s.auroc.mean, s.auroc.std, s.accuracy.mean, s.accuracy.std, s.f1.mean, s.f1.std
         );
     }
-    let localisation = summarize_localisation(&runs);
+    let localisation = &report.localisation;
     if let Some(first) = localisation.first() {
         let boxed = splits.boxed.as_ref().map_or(0, |b| b.paths.len());
         println!(
@@ -236,7 +242,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         }
         print!("\n|---|---|---|---|---|");
         println!("{}", "---|".repeat(findings.len()));
-        for l in &localisation {
+        for l in localisation {
             let cell = |m: &wscxr::eval::MeanStd| format!("{:.3} ± {:.3}", m.mean, m.std);
             print!(
                 "| {} | {} | {} | {} | {} |",
@@ -256,19 +262,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         }
     }
     if let Some(path) = &args.json {
-        let document = json!({
-            "protocol": args.protocol,
-            "threshold_source": splits.threshold_source,
-            "eval_source": splits.eval_source,
-            "localisation": localisation,
-            "data": args.data.display().to_string(),
-            "eval_split": args.eval_split,
-            "backend": args.backend,
-            "config": config,
-            "summary": summary,
-            "runs": runs,
-        });
-        let text = serde_json::to_string_pretty(&document).map_err(|e| e.to_string())?;
+        let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
         std::fs::write(path, text).map_err(|e| format!("--json: {}: {e}", path.display()))?;
         eprintln!("wrote {}", path.display());
     }
