@@ -2,7 +2,6 @@
 //! decide at the calibrated threshold, save and load, as the library and the `wscxr` program do.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyArray3, PyArrayLike1};
@@ -24,7 +23,7 @@ use crate::watch::Watch;
 /// discriminator, and the threshold calibrated when it was fitted.
 #[pyclass(name = "Detector", module = "wscxr", frozen)]
 pub(crate) struct PyDetector {
-    inner: Arc<Detector>,
+    inner: Detector,
 }
 
 /// The calibration rule by the program's names (`wscxr fit --rule`).
@@ -156,9 +155,7 @@ impl PyDetector {
             method.fit(&training, &device)
         });
         let detector = watch.finish(py, result)?;
-        Ok(Self {
-            inner: Arc::new(detector),
-        })
+        Ok(Self { inner: detector })
     }
 
     /// Loads a detector file written by `save` or `wscxr fit`.
@@ -168,9 +165,7 @@ impl PyDetector {
         let device = wscxr::device::device(backend)
             .map_err(|e| raise(py, Kind::Config, format!("backend: {e}")))?;
         let detector = py.detach(|| Detector::load(&path, &device)).or_raise(py)?;
-        Ok(Self {
-            inner: Arc::new(detector),
-        })
+        Ok(Self { inner: detector })
     }
 
     /// Writes the detector file (`embed_weights`: with its backbone weights inside).
