@@ -19,6 +19,20 @@ pub enum ThresholdRule {
     MaxF1,
 }
 
+impl ThresholdRule {
+    /// The rule named as `wscxr fit --rule` names it: `youden`, `max-f1`, or `specificity`
+    /// (keeping `specificity` of the normal validation images below the threshold); `None` for
+    /// any other name.
+    pub fn from_name(name: &str, specificity: f64) -> Option<Self> {
+        match name {
+            "youden" => Some(ThresholdRule::Youden),
+            "max-f1" => Some(ThresholdRule::MaxF1),
+            "specificity" => Some(ThresholdRule::Specificity(specificity)),
+            _ => None,
+        }
+    }
+}
+
 /// Quantiles kept of the normal validation scores: every percent.
 const QUANTILES: usize = 101;
 
@@ -237,6 +251,24 @@ impl ColourScale {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rules_by_the_programs_names() {
+        assert_eq!(
+            ThresholdRule::from_name("youden", 0.9),
+            Some(ThresholdRule::Youden)
+        );
+        assert_eq!(
+            ThresholdRule::from_name("max-f1", 0.9),
+            Some(ThresholdRule::MaxF1)
+        );
+        assert_eq!(
+            ThresholdRule::from_name("specificity", 0.9),
+            Some(ThresholdRule::Specificity(0.9))
+        );
+        assert_eq!(ThresholdRule::from_name("Youden", 0.9), None);
+        assert_eq!(ThresholdRule::from_name("max_f1", 0.9), None);
+    }
 
     fn data() -> (Vec<f32>, Vec<bool>) {
         let normal: Vec<f32> = (0..100).map(|i| i as f32 / 100.0).collect(); // 0.00 .. 0.99

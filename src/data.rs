@@ -48,10 +48,8 @@ pub fn list_images(dir: impl AsRef<Path>) -> Result<Vec<PathBuf>, WscxrError> {
     Ok(images)
 }
 
-/// Draws `k` of `pool` without replacement with `seed` (kept in pool order), as the few-shot
-/// abnormal set. Asking for more than the pool holds is an error.
-pub fn draw_abnormal(pool: &[PathBuf], k: usize, seed: u64) -> Result<Vec<PathBuf>, WscxrError> {
-    use rand::SeedableRng;
+/// Refuses a K larger than the abnormal pool it is drawn from.
+pub(crate) fn check_k(pool: &[PathBuf], k: usize) -> Result<(), WscxrError> {
     if k > pool.len() {
         return Err(WscxrError::invalid(
             "K",
@@ -59,6 +57,14 @@ pub fn draw_abnormal(pool: &[PathBuf], k: usize, seed: u64) -> Result<Vec<PathBu
             format!("the abnormal pool holds only {} images", pool.len()),
         ));
     }
+    Ok(())
+}
+
+/// Draws `k` of `pool` without replacement with `seed` (kept in pool order), as the few-shot
+/// abnormal set. Asking for more than the pool holds is an error.
+pub fn draw_abnormal(pool: &[PathBuf], k: usize, seed: u64) -> Result<Vec<PathBuf>, WscxrError> {
+    use rand::SeedableRng;
+    check_k(pool, k)?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut picked = rand::seq::index::sample(&mut rng, pool.len(), k).into_vec();
     picked.sort_unstable();

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::protocol::Protocol;
 use crate::WscxrError;
-use crate::data::{draw_abnormal, list_images};
+use crate::data::{check_k, draw_abnormal, list_images};
 use crate::fsutil::file_sha256;
 use crate::localisation::Boxes;
 use crate::patients::{PatientKey, carve_by_patient};
@@ -294,6 +294,11 @@ impl Splits {
         }
         self.boxed = Some(boxed);
         Ok(self)
+    }
+
+    /// Refuses a K that the abnormal pool cannot supply, as a run would, but before any work.
+    pub fn check_k(&self, k: usize) -> Result<(), WscxrError> {
+        check_k(&self.fit_abnormal_pool, k)
     }
 
     /// The training set of one run: every fit normal, and K abnormal images drawn with `seed`.

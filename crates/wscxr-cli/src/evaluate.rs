@@ -134,12 +134,7 @@ pub fn run(args: &Args) -> Result<(), String> {
             .map_err(|e| format!("--boxes: {e}"))?;
     }
     for &k in &args.k {
-        if k > splits.fit_abnormal_pool.len() {
-            return Err(format!(
-                "--k: K = {k} exceeds the {} abnormal images fits may draw from",
-                splits.fit_abnormal_pool.len()
-            ));
-        }
+        splits.check_k(k).map_err(with_flag)?;
     }
     let cache = FeatureCache::new(&args.cache).map_err(|e| format!("--cache: {e}"))?;
     eprintln!(

@@ -87,14 +87,9 @@ pub fn run(args: &Args) -> Result<(), String> {
     let specificity = ThresholdRule::Specificity(args.specificity);
     let rule = match args.rule.as_deref() {
         None if args.calibrate_on.is_some() => ThresholdRule::Youden,
-        None | Some("specificity") => specificity,
-        Some("youden") => ThresholdRule::Youden,
-        Some("max-f1") => ThresholdRule::MaxF1,
-        Some(other) => {
-            return Err(format!(
-                "--rule: '{other}': use youden, max-f1 or specificity"
-            ));
-        }
+        None => specificity,
+        Some(name) => ThresholdRule::from_name(name, args.specificity)
+            .ok_or_else(|| format!("--rule: '{name}': use youden, max-f1 or specificity"))?,
     };
     let validation = match &args.calibrate_on {
         Some(dir) => Validation::Images(

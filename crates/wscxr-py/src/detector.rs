@@ -40,19 +40,17 @@ fn threshold_rule(
             format!("specificity: {specificity} is not in (0, 1]"),
         ));
     }
-    Ok(match rule {
-        None if has_images => ThresholdRule::Youden,
-        None | Some("specificity") => ThresholdRule::Specificity(specificity),
-        Some("youden") => ThresholdRule::Youden,
-        Some("max-f1") => ThresholdRule::MaxF1,
-        Some(other) => {
-            return Err(raise(
+    match rule {
+        None if has_images => Ok(ThresholdRule::Youden),
+        None => Ok(ThresholdRule::Specificity(specificity)),
+        Some(name) => ThresholdRule::from_name(name, specificity).ok_or_else(|| {
+            raise(
                 py,
                 Kind::Config,
-                format!("rule: '{other}': use 'youden', 'max-f1' or 'specificity'"),
-            ));
-        }
-    })
+                format!("rule: '{name}': use 'youden', 'max-f1' or 'specificity'"),
+            )
+        }),
+    }
 }
 
 /// A `json`-module value (dict, list, number) of anything serde writes.
@@ -119,18 +117,10 @@ impl PyDetector {
             config.train.epochs = epochs;
         }
         let rule = threshold_rule(py, rule, specificity, calibrate_on.is_some())?;
+        // The fraction's range is checked by the fit, before any image is read.
         let validation = match &calibrate_on {
             Some(dir) => Validation::Images(LabelledImages::from_folder(dir).or_raise(py)?),
-            None if calibration_fraction > 0.0 && calibration_fraction < 1.0 => {
-                Validation::CarveNormals(calibration_fraction)
-            }
-            None => {
-                return Err(raise(
-                    py,
-                    Kind::Config,
-                    format!("calibration_fraction: {calibration_fraction} is not in (0, 1)"),
-                ));
-            }
+            None => Validation::CarveNormals(calibration_fraction),
         };
         let normals = xrays(normal, "normal")?;
         let abnormals = match abnormal.filter(|a| !a.is_none()) {

@@ -67,13 +67,8 @@ pub(crate) fn evaluate<'py>(
         let boxed = BoxedImages::read(csv, &dir).or_raise(py)?;
         splits = splits.with_boxes(boxed).or_raise(py)?;
     }
-    let pool = splits.fit_abnormal_pool.len();
-    if let Some(&too_many) = k.iter().find(|&&k| k > pool) {
-        return Err(raise(
-            py,
-            Kind::Config,
-            format!("k: K = {too_many} exceeds the {pool} abnormal images fits may draw from"),
-        ));
+    for &k in &k {
+        splits.check_k(k).or_raise(py)?;
     }
     let cache = match &cache {
         Some(dir) => Some(FeatureCache::new(dir).or_raise(py)?),

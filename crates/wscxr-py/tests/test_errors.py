@@ -72,6 +72,8 @@ def test_a_detector_file_with_a_flipped_byte_is_refused(detector_file, tmp_path)
     ({"mining_ratio": 1.5}, "invalid mining ratio = 1.5"),
     ({"rule": "best"}, "rule: 'best'"),
     ({"backend": "tpu"}, "backend"),
+    ({"specificity": 1.5}, "specificity: 1.5 is not in"),
+    ({"calibration_fraction": 1.0}, "invalid calibration fraction = 1"),
 ])
 def test_bad_configuration_is_a_config_error(fields, says):
     normal = QUICKSTART / "train" / "normal"
@@ -105,3 +107,8 @@ def test_exceptions_form_one_hierarchy():
 def test_decide_refuses_nan(detector):
     with pytest.raises(ValueError, match=r"scores\[1\] is NaN"):
         detector.decide([0.1, float("nan")])
+
+
+def test_evaluate_refuses_a_k_beyond_the_pool_before_any_work():
+    with pytest.raises(wscxr.ConfigError, match="invalid K = 99: the abnormal pool holds only"):
+        wscxr.evaluate(QUICKSTART, k=[2, 99], seeds=[0], progress=False)
